@@ -1,0 +1,105 @@
+"""Query results: one object, every dataframe format.
+
+A :class:`Result` wraps an Arrow table (what DuckDB hands back, and what the gRPC ``Sql`` call
+streams), and converts on demand: tuples, numpy, pandas, Arrow.
+
+>>> import pyarrow as pa
+>>> r = Result(pa.table({"id": [1, 2], "title": ["a", "b"]}))
+>>> r.columns
+['id', 'title']
+>>> r.fetchall()
+[(1, 'a'), (2, 'b')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["Result"]
+
+
+class Result:
+    """The rows of one statement, with a cursor for ``fetchone``.
+
+    Each row is a tuple; a vector column comes out as a list of floats in ``fetchall`` and
+    as a 2-D float32 array in ``to_numpy``.
+
+    >>> import pyarrow as pa
+    >>> r = Result(pa.table({"x": [1, 2, 3]}))
+    >>> r.fetchone(), r.fetchone(), len(r)
+    ((1,), (2,), 3)
+    """
+
+    __slots__ = ("_table", "_rows", "_pos", "plan")
+
+    def __init__(self, table: pa.Table, plan: Any = None) -> None:
+        self._table = table
+        self._rows: list[tuple[Any, ...]] | None = None
+        self._pos = 0
+        #: the vector-search plan(s) used, when the statement had one (see EXPLAIN)
+        self.plan = plan
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names, in order."""
+        return list(self._table.column_names)
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    def _materialize(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            cols = [c.to_pylist() for c in self._table.columns]
+            self._rows = list(zip(*cols)) if cols else []
+        return self._rows
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """All remaining rows as tuples."""
+        rows = self._materialize()
+        out = rows[self._pos :]
+        self._pos = len(rows)
+        return out
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The next row, or ``None`` when there are no more."""
+        rows = self._materialize()
+        if self._pos >= len(rows):
+            return None
+        row = rows[self._pos]
+        self._pos += 1
+        return row
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+    def to_arrow(self) -> pa.Table:
+        """The rows as a ``pyarrow.Table`` (no copy)."""
+        return self._table
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame`` (needs pandas)."""
+        return self._table.to_pandas()
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """A dict of column name -> numpy array; vector columns become 2-D float32 arrays."""
+        out: dict[str, np.ndarray] = {}
+        for name, col in zip(self._table.column_names, self._table.columns):
+            typ = col.type
+            if pa.types.is_fixed_size_list(typ) and col.num_chunks > 0:
+                flat = col.combine_chunks()
+                out[name] = flat.values.to_numpy(zero_copy_only=False).reshape(
+                    len(flat), typ.list_size
+                )
+            elif pa.types.is_fixed_size_list(typ):
+                out[name] = np.zeros((0, typ.list_size), dtype=np.float32)
+            else:
+                out[name] = col.to_numpy()
+        return out
+
+    def __repr__(self) -> str:
+        return f"Result(columns={self.columns}, rows={len(self)})"
