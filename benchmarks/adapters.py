@@ -92,6 +92,12 @@ def _missing(module: str) -> str | None:
     return None
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows left as they are), float32, contiguous."""
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.ascontiguousarray(x / np.where(n == 0, 1, n), dtype=np.float32)
+
+
 # --------------------------------------------------------------------------- vecdb
 
 
@@ -171,10 +177,13 @@ class VecdbAdapter(Adapter):
 
 
 class HnswlibAdapter(Adapter):
-    """Raw hnswlib: ``Index`` (hnsw) or ``BFIndex`` (exact); filters via ``filter=callable``."""
+    """Raw hnswlib ``Index``; filters via ``knn_query(filter=callable, num_threads=1)``."""
 
     name = "hnswlib"
-    kinds = ("hnsw", "exact")
+    # BFIndex is not offered for "exact": in hnswlib 0.8 its filtered search stops early when
+    # fewer than k of the first k rows pass the filter (measured recall 0.6-0.9), and it does
+    # not normalise for "cosine". faiss IndexFlat and DuckDB are the exact references.
+    kinds = ("hnsw",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -192,19 +201,14 @@ class HnswlibAdapter(Adapter):
         space = {"l2": "l2", "cosine": "cosine", "ip": "ip"}[ds.metric]
         self.kind = bp.index
         self.n = ds.n
-        if bp.index == "hnsw":
-            self.index = hnswlib.Index(space=space, dim=ds.dim)
-            self.index.init_index(
-                max_elements=ds.n, M=bp.m, ef_construction=bp.ef_construction, random_seed=100
-            )
-        else:
-            self.index = hnswlib.BFIndex(space=space, dim=ds.dim)
-            self.index.init_index(max_elements=ds.n)
+        self.index = hnswlib.Index(space=space, dim=ds.dim)
+        self.index.init_index(
+            max_elements=ds.n, M=bp.m, ef_construction=bp.ef_construction, random_seed=100
+        )
         self.index.add_items(ds.base, np.arange(ds.n))
 
     def prepare(self, flt: FilterSpec | None, knob: int | None) -> None:
-        if self.kind == "hnsw":
-            self.index.set_ef(int(knob or 10))
+        self.index.set_ef(int(knob or 10))
         if flt is None:
             self.filter, self.n_allowed = None, self.n
         else:
@@ -215,10 +219,7 @@ class HnswlibAdapter(Adapter):
         kk = min(k, self.n_allowed)
         if kk == 0:
             return np.empty((len(qs), 0), dtype=np.int64)
-        if self.kind == "hnsw":
-            labels, _ = self.index.knn_query(qs, k=kk, num_threads=threads, filter=self.filter)
-        else:
-            labels, _ = self.index.knn_query(qs, k=kk, filter=self.filter)
+        labels, _ = self.index.knn_query(qs, k=kk, num_threads=threads, filter=self.filter)
         return labels.astype(np.int64)
 
     def search(self, q: np.ndarray, k: int) -> np.ndarray:
@@ -294,10 +295,7 @@ class FaissAdapter(Adapter):
         self.index.add(x)
 
     def _norm(self, x: np.ndarray) -> np.ndarray:
-        if not self.cosine:
-            return np.ascontiguousarray(x, dtype=np.float32)
-        n = np.linalg.norm(x, axis=-1, keepdims=True)
-        return np.ascontiguousarray(x / np.where(n == 0, 1, n), dtype=np.float32)
+        return _unit(x) if self.cosine else np.ascontiguousarray(x, dtype=np.float32)
 
     def prepare(self, flt: FilterSpec | None, knob: int | None) -> None:
         faiss = self.faiss

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
+
+
+def cache_dir() -> Path:
+    """Where attributes and filtered ground truth are cached (``$VECDB_BENCH_CACHE`` wins)."""
+    env = os.environ.get("VECDB_BENCH_CACHE")
+    return Path(env) if env else CACHE_DIR
+
 
 _METRIC_NAMES = {
     "euclidean": "l2",
@@ -273,14 +281,14 @@ def attributes(ds: Dataset, n_clusters: int = 20, seed: int = 0) -> dict[str, np
       filter correlated with the vectors.
     """
     key = f"{ds.name}-{ds.fingerprint()}-attrs-{n_clusters}-{seed}.npz"
-    cache = CACHE_DIR / key
+    cache = cache_dir() / key
     if cache.exists():
         z = np.load(cache)
         return {"sel": z["sel"], "cluster": z["cluster"]}
     rng = np.random.default_rng(seed)
     sel = rng.permutation(ds.n).astype(np.int64)
     cluster = kmeans_labels(ds.base, ds.metric, min(n_clusters, ds.n), seed)
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, sel=sel, cluster=cluster)
     return {"sel": sel, "cluster": cluster}
 
@@ -351,7 +359,7 @@ def ground_truth(ds: Dataset, k: int, flt: FilterSpec | None = None) -> Truth:
         ids, d = exact_knn(ds.base, ds.queries, ds.metric, k)
         return Truth(ids, d[:, -1], ds.n)
     mh = hashlib.sha1(np.packbits(flt.mask).tobytes()).hexdigest()[:12]
-    cache = CACHE_DIR / f"{ds.name}-{ds.fingerprint()}-gt-{k}-{len(ds.queries)}-{mh}.npz"
+    cache = cache_dir() / f"{ds.name}-{ds.fingerprint()}-gt-{k}-{len(ds.queries)}-{mh}.npz"
     n_allowed = int(flt.mask.sum())
     if cache.exists():
         z = np.load(cache)
@@ -359,7 +367,7 @@ def ground_truth(ds: Dataset, k: int, flt: FilterSpec | None = None) -> Truth:
     ids, d = exact_knn(ds.base, ds.queries, ds.metric, k, mask=flt.mask)
     kk = min(k, n_allowed)
     kth = d[:, :kk].max(1) if kk else np.full(len(ds.queries), np.inf)
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, ids=ids, kth=kth)
     return Truth(ids, kth, n_allowed)
 
