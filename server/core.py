@@ -1,0 +1,516 @@
+"""The transport-independent service: auth, limits, timeouts and metrics over one Database.
+
+Both the gRPC servicer and the REST app call :class:`ServiceCore`; each operation takes and
+returns plain Python values (the same ones the embedded API uses), so the two transports
+cannot drift apart.
+
+>>> import vecdb
+>>> core = ServiceCore(vecdb.connect(confined=True), ServerConfig())   # doctest: +SKIP
+>>> core.authorize(None, write=False)                                   # doctest: +SKIP
+>>> core.list_collections()                                             # doctest: +SKIP
+[]
+"""
+
+from __future__ import annotations
+
+import heapq
+import hmac
+import itertools
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+from vecdb_server.config import ServerConfig
+
+from vecdb.errors import (
+    InternalError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    SQLError,
+    UnauthenticatedError,
+    VecdbError,
+)
+
+log = logging.getLogger("vecdb.server")
+
+T = TypeVar("T")
+
+__all__ = ["ServiceCore", "Metrics", "Watchdog", "sql_is_read_only", "as_vecdb_error"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def as_vecdb_error(exc: BaseException) -> VecdbError:
+    """Any exception from the engine as the VecdbError a client should see.
+
+    Bad-input exceptions the engine did not wrap (ValueError, TypeError) become
+    InvalidArgumentError; DuckDB errors become SQLError; anything else InternalError.
+    """
+    if isinstance(exc, VecdbError):
+        return exc
+    if isinstance(exc, (ValueError, TypeError, OverflowError)):
+        return InvalidArgumentError(str(exc))
+    try:
+        import duckdb
+
+        if isinstance(exc, duckdb.Error) and not isinstance(
+            exc, (duckdb.InternalException, duckdb.FatalException)
+        ):
+            return SQLError(str(exc))
+    except ImportError:  # pragma: no cover
+        pass
+    log.exception("internal error", exc_info=exc)
+    return InternalError(f"{type(exc).__name__}: {exc}")
+
+
+# --------------------------------------------------------------------------- SQL kinds
+
+_READ_KEYWORDS = {"SELECT", "WITH", "EXPLAIN", "SHOW", "DESCRIBE", "SUMMARIZE", "VALUES", "FROM"}
+_WRITE_WORDS = re.compile(
+    r"\b(INSERT|UPDATE|DELETE|MERGE|CREATE|DROP|ALTER|TRUNCATE|COPY|ATTACH|DETACH|INSTALL|"
+    r"LOAD|PRAGMA|SET|RESET|CALL|CHECKPOINT|VACUUM|EXPORT|IMPORT|USE|GRANT|REPLACE)\b",
+    re.IGNORECASE,
+)
+_STRIP = re.compile(r"""--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|"(?:[^"]|"")*"|\$\$.*?\$\$""", re.DOTALL)
+
+
+def sql_is_read_only(sql: str) -> bool:
+    """True when every statement in ``sql`` only reads.
+
+    A statement reads when its first keyword is SELECT/WITH/EXPLAIN/SHOW/DESCRIBE (and, for
+    WITH and EXPLAIN, nothing after it writes). Conservative: unsure means write.
+
+    >>> sql_is_read_only("SELECT * FROM docs -- DROP TABLE docs")
+    True
+    >>> sql_is_read_only("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x")
+    False
+    >>> sql_is_read_only("explain analyze delete from docs")
+    False
+    """
+    text = _STRIP.sub(" ", sql)
+    statements = [s.strip() for s in text.split(";") if s.strip()]
+    if not statements:
+        return True
+    for stmt in statements:
+        m = re.match(r"[\s(]*([A-Za-z_]+)", stmt)
+        if not m or m.group(1).upper() not in _READ_KEYWORDS:
+            return False
+        if m.group(1).upper() != "SELECT" and _WRITE_WORDS.search(stmt):
+            return False
+        if m.group(1).upper() == "SELECT" and re.search(r"\bINTO\b", stmt, re.IGNORECASE):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- metrics
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Request counts and latency histograms by transport, route and status.
+
+    >>> m = Metrics()
+    >>> m.observe("rest", "/healthz", "200", 0.0004)
+    >>> 'vecdb_requests_total{transport="rest",route="/healthz",status="200"} 1' in m.render()
+    True
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, str], int] = {}
+        self._sums: dict[tuple[str, str, str], float] = {}
+        self._buckets: dict[tuple[str, str, str], list[int]] = {}
+        self.started = time.time()
+
+    def observe(self, transport: str, route: str, status: str, seconds: float) -> None:
+        """Count one finished request."""
+        key = (transport, route, status)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            self._sums[key] = self._sums.get(key, 0.0) + seconds
+            b = self._buckets.get(key)
+            if b is None:
+                b = self._buckets[key] = [0] * len(_BUCKETS)
+            for i, edge in enumerate(_BUCKETS):
+                if seconds <= edge:
+                    b[i] += 1
+
+    def render(self, collection_rows: dict[str, int] | None = None) -> str:
+        """Prometheus text exposition format (0.0.4)."""
+        lines = [
+            "# HELP vecdb_requests_total Requests served, by transport, route and status.",
+            "# TYPE vecdb_requests_total counter",
+        ]
+        with self._lock:
+            counts = dict(self._counts)
+            sums = dict(self._sums)
+            buckets = {k: list(v) for k, v in self._buckets.items()}
+        for (tr, route, status), n in sorted(counts.items()):
+            lines.append(f"vecdb_requests_total{{{_labels(tr, route, status)}}} {n}")
+        lines += [
+            "# HELP vecdb_request_duration_seconds Request latency.",
+            "# TYPE vecdb_request_duration_seconds histogram",
+        ]
+        for key, b in sorted(buckets.items()):
+            lab = _labels(*key)
+            for edge, c in zip(_BUCKETS, b, strict=True):
+                lines.append(f'vecdb_request_duration_seconds_bucket{{{lab},le="{edge}"}} {c}')
+            lines.append(f'vecdb_request_duration_seconds_bucket{{{lab},le="+Inf"}} {counts[key]}')
+            lines.append(f"vecdb_request_duration_seconds_sum{{{lab}}} {sums[key]:.6f}")
+            lines.append(f"vecdb_request_duration_seconds_count{{{lab}}} {counts[key]}")
+        lines += [
+            "# HELP vecdb_collection_rows Rows per collection.",
+            "# TYPE vecdb_collection_rows gauge",
+        ]
+        for name, n in sorted((collection_rows or {}).items()):
+            lines.append(f'vecdb_collection_rows{{collection="{_esc(name)}"}} {n}')
+        lines += [
+            "# HELP vecdb_uptime_seconds Seconds since the server started.",
+            "# TYPE vecdb_uptime_seconds gauge",
+            f"vecdb_uptime_seconds {time.time() - self.started:.3f}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _esc(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(transport: str, route: str, status: str) -> str:
+    return f'transport="{_esc(transport)}",route="{_esc(route)}",status="{_esc(status)}"'
+
+
+# --------------------------------------------------------------------------- watchdog
+
+
+class Watchdog:
+    """One thread that fires callbacks at deadlines (cheaper than a Timer per request).
+
+    >>> wd = Watchdog()
+    >>> fired = []
+    >>> tok = wd.schedule(0.01, lambda: fired.append(1))
+    >>> time.sleep(0.1); fired
+    [1]
+    >>> wd.close()
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, list[Any]]] = []
+        self._seq = itertools.count()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="vecdb-watchdog", daemon=True)
+        self._thread.start()
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> list[Any]:
+        """Call ``callback`` after ``delay`` seconds unless :meth:`cancel` comes first."""
+        entry: list[Any] = [callback]
+        item = (time.monotonic() + delay, next(self._seq), entry)
+        with self._cond:
+            heapq.heappush(self._heap, item)
+            if self._heap[0] is item:
+                self._cond.notify()
+        return entry
+
+    @staticmethod
+    def cancel(token: list[Any]) -> None:
+        """Forget a scheduled callback (lazy: it is dropped when its deadline comes)."""
+        token[0] = None
+
+    def close(self) -> None:
+        """Stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=1)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed:
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    wait = self._heap[0][0] - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                if self._closed:
+                    return
+                _, _, entry = heapq.heappop(self._heap)
+            cb = entry[0]
+            if cb is not None:
+                try:
+                    cb()
+                except Exception:  # pragma: no cover - best effort
+                    log.debug("watchdog callback failed", exc_info=True)
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class ServiceCore:
+    """Every service operation over one Database, with auth, limits and timeouts."""
+
+    def __init__(self, db: Any, config: ServerConfig | None = None) -> None:
+        self.db = db
+        self.config = config or ServerConfig()
+        self.metrics = Metrics()
+        self.watchdog = Watchdog()
+        self._api_key = (self.config.api_key or "").encode()
+        self._ro_key = (self.config.read_only_key or "").encode()
+
+    def close(self) -> None:
+        """Stop helper threads (the Database is closed by its owner)."""
+        self.watchdog.close()
+
+    # -- auth -----------------------------------------------------------------------
+
+    def authorize(self, token: str | None, write: bool) -> None:
+        """Raise UnauthenticatedError / PermissionDeniedError unless ``token`` may do this."""
+        if not self.config.auth_enabled:
+            return
+        given = (token or "").encode()
+        full = bool(self._api_key) and hmac.compare_digest(given, self._api_key)
+        ro = bool(self._ro_key) and hmac.compare_digest(given, self._ro_key)
+        if not (full or ro):
+            raise UnauthenticatedError("missing or invalid API key")
+        if write and not full:
+            raise PermissionDeniedError("the read-only key may not write or change the schema")
+
+    def authorize_sql(self, token: str | None, sql: str) -> None:
+        """Authorize a SQL statement: writes need the full key."""
+        self.authorize(token, write=not sql_is_read_only(sql))
+
+    # -- limits ---------------------------------------------------------------------
+
+    def check_k(self, k: Any) -> None:
+        """Enforce ``max_k``."""
+        if isinstance(k, (int, np.integer)) and k > self.config.max_k:
+            raise ResourceExhaustedError(
+                f"k={int(k)} is over the limit max_k={self.config.max_k}",
+                limit="max_k",
+            )
+
+    def check_rows(self, n: int, what: str = "rows") -> None:
+        """Enforce ``max_batch_rows``."""
+        if n > self.config.max_batch_rows:
+            raise ResourceExhaustedError(
+                f"{n} {what} in one request is over the limit "
+                f"max_batch_rows={self.config.max_batch_rows}",
+                limit="max_batch_rows",
+            )
+
+    def too_large(self, nbytes: int) -> ResourceExhaustedError:
+        """The error for a request over ``max_message_bytes``."""
+        return ResourceExhaustedError(
+            f"request of {nbytes} bytes is over the limit "
+            f"max_message_bytes={self.config.max_message_bytes}",
+            limit="max_message_bytes",
+        )
+
+    def timed(self, fn: Callable[[], T], timeout: float | None = None) -> T:
+        """Run a read with the request timeout: past it, interrupt this thread's DuckDB
+        cursor and answer ResourceExhaustedError naming ``request_timeout_s``."""
+        limit = self.config.request_timeout_s
+        if timeout is not None:
+            limit = min(limit, timeout)
+        if not limit or limit <= 0:
+            return fn()
+        fired: list[bool] = []
+        cursor = None
+        getter = getattr(self.db, "_cursor", None)
+        if getter is not None:
+            try:
+                cursor = getter()
+            except Exception:
+                cursor = None
+
+        def on_timeout() -> None:
+            fired.append(True)
+            if cursor is not None:
+                try:
+                    cursor.interrupt()
+                except Exception:
+                    pass
+
+        token = self.watchdog.schedule(limit, on_timeout)
+        try:
+            result = fn()
+        except BaseException:
+            if fired:
+                raise self._timeout_error(limit) from None
+            raise
+        finally:
+            Watchdog.cancel(token)
+        if fired:
+            raise self._timeout_error(limit)
+        return result
+
+    def _timeout_error(self, limit: float) -> ResourceExhaustedError:
+        return ResourceExhaustedError(
+            f"request ran longer than the limit request_timeout_s={limit:g}",
+            limit="request_timeout_s",
+        )
+
+    # -- collections ----------------------------------------------------------------
+
+    def create_collection(self, **kwargs: Any) -> dict[str, Any]:
+        """Create a collection; returns its description."""
+        coll = self.db.create_collection(**kwargs)
+        return describe(coll)
+
+    def get_collection(self, name: str) -> dict[str, Any]:
+        """The description of one collection (NotFoundError when missing)."""
+        return describe(self.db.get_collection(name))
+
+    def list_collections(self) -> list[str]:
+        """Collection names, sorted."""
+        return list(self.db.list_collections())
+
+    def drop_collection(self, name: str, missing_ok: bool = False) -> None:
+        """Drop a collection."""
+        self.db.drop_collection(name, missing_ok=missing_ok)
+
+    def collection_rows(self) -> dict[str, int]:
+        """Rows per collection, for /metrics (skips collections that fail)."""
+        out: dict[str, int] = {}
+        for name in self.db.list_collections():
+            try:
+                out[name] = int(self.db.get_collection(name).count())
+            except Exception:
+                continue
+        return out
+
+    # -- rows -----------------------------------------------------------------------
+
+    def write(self, name: str, ids: Any, vectors: Any, rows: Any, add: bool = False) -> int:
+        """``add`` or ``upsert`` one atomic batch."""
+        n = _length(ids) if ids is not None else _length(vectors)
+        self.check_rows(n)
+        coll = self.db.get_collection(name)
+        fn = coll.add if add else coll.upsert
+        return int(fn(ids=ids, vectors=vectors, rows=rows))
+
+    def delete(
+        self, name: str, ids: Any = None, where: str | None = None, params: Any = None
+    ) -> int:
+        """Delete by ids or predicate; returns the number deleted."""
+        coll = self.db.get_collection(name)
+        return int(coll.delete(ids=ids, where=where, params=params))
+
+    def get(self, name: str, ids: Any, include: Any = None, timeout: float | None = None) -> list:
+        """Records for ``ids`` (missing ones omitted)."""
+        if ids is not None:
+            self.check_rows(_length(ids), "ids")
+        coll = self.db.get_collection(name)
+        if include is None:
+            return self.timed(lambda: coll.get(ids), timeout)
+        return self.timed(lambda: coll.get(ids, include=include), timeout)
+
+    def count(
+        self, name: str, where: str | None = None, params: Any = None, timeout: float | None = None
+    ) -> int:
+        """Rows in a collection, optionally filtered."""
+        coll = self.db.get_collection(name)
+        if where is None and params is None:
+            return int(self.timed(coll.count, timeout))
+        return int(self.timed(lambda: coll.count(where=where, params=params), timeout))
+
+    def compact(self, name: str) -> None:
+        """Compact a collection's index."""
+        self.db.get_collection(name).compact()
+
+    # -- queries --------------------------------------------------------------------
+
+    def search(
+        self,
+        name: str,
+        query: np.ndarray,
+        k: int = 10,
+        where: str | None = None,
+        params: Any = None,
+        include: Any = None,
+        ef: int | None = None,
+        nprobe: int | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Nearest neighbours of one query (1-D) or a batch (2-D)."""
+        self.check_k(k)
+        if getattr(query, "ndim", 1) == 2:
+            self.check_rows(int(query.shape[0]), "query vectors")
+        coll = self.db.get_collection(name)
+        kw: dict[str, Any] = {}
+        if where is not None:
+            kw["where"] = where
+        if params is not None:
+            kw["params"] = params
+        if include is not None:
+            kw["include"] = include
+        if ef is not None:
+            kw["ef"] = ef
+        if nprobe is not None:
+            kw["nprobe"] = nprobe
+        return self.timed(lambda: coll.search(query, k=k, **kw), timeout)
+
+    def explain(
+        self,
+        name: str,
+        query: np.ndarray,
+        k: int = 10,
+        where: str | None = None,
+        params: Any = None,
+        ef: int | None = None,
+        nprobe: int | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """The plan a search would use."""
+        self.check_k(k)
+        coll = self.db.get_collection(name)
+        return self.timed(
+            lambda: coll.explain(query, k=k, where=where, params=params, ef=ef, nprobe=nprobe),
+            timeout,
+        )
+
+    def sql(self, query: str, params: Any = None, timeout: float | None = None) -> Any:
+        """Run one (confined) SQL statement; reads get the request timeout."""
+        if sql_is_read_only(query):
+            return self.timed(lambda: self.db.sql(query, params), timeout)
+        return self.db.sql(query, params)
+
+
+def describe(coll: Any) -> dict[str, Any]:
+    """A collection's description dict (``Collection.describe()``)."""
+    d = getattr(coll, "describe", None)
+    if d is not None:
+        return dict(d())
+    return {
+        "name": coll.name,
+        "dim": coll.dim,
+        "metric": coll.metric,
+        "index": coll.index,
+        "index_params": dict(coll.index_params or {}),
+        "columns": dict(coll.columns or {}),
+        "id_type": coll.id_type,
+        "count": coll.count(),
+    }
+
+
+def _length(x: Any) -> int:
+    if x is None:
+        return 0
+    if hasattr(x, "num_rows"):
+        return int(x.num_rows)
+    if hasattr(x, "shape") and len(getattr(x, "shape", ())) >= 1:
+        return int(x.shape[0])
+    try:
+        return len(x)
+    except TypeError:
+        return 0

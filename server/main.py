@@ -1,0 +1,237 @@
+"""``vecdb serve``: one Database, served over gRPC and REST from one process.
+
+>>> import vecdb
+>>> db = vecdb.connect("data/", confined=True)                        # doctest: +SKIP
+>>> with VecdbServer(db, grpc_port=0, http_port=0) as srv:             # doctest: +SKIP
+...     print(srv.grpc_address, srv.http_url)
+127.0.0.1:40123 http://127.0.0.1:40125
+
+From a shell::
+
+    vecdb serve --data ./vecdb-data --grpc-port 50051 --http-port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any
+
+from vecdb_server.config import ServerConfig
+from vecdb_server.core import ServiceCore
+
+log = logging.getLogger("vecdb.server")
+
+__all__ = ["VecdbServer", "main", "build_parser"]
+
+
+class VecdbServer:
+    """gRPC and REST over one Database, started in the background.
+
+    ``grpc_port``/``http_port`` 0 pick free ports; read the chosen ones from
+    :attr:`grpc_port` and :attr:`http_port` after :meth:`start`. The Database stays the
+    caller's: :meth:`stop` does not close it.
+    """
+
+    def __init__(
+        self,
+        db: Any,
+        config: ServerConfig | None = None,
+        host: str = "127.0.0.1",
+        grpc_port: int = 0,
+        http_port: int = 0,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config or ServerConfig()
+        self.host = host
+        self._want_grpc = grpc_port
+        self._want_http = http_port
+        self.tls: tuple[bytes, bytes] | None = None
+        self._tls_files = (tls_cert, tls_key)
+        if tls_cert or tls_key:
+            if not (tls_cert and tls_key):
+                raise ValueError("--tls-cert and --tls-key go together")
+            with open(tls_cert, "rb") as c, open(tls_key, "rb") as k:
+                self.tls = (c.read(), k.read())
+        self.core = ServiceCore(db, self.config)
+        self.grpc_port = 0
+        self.http_port = 0
+        self._grpc: Any = None
+        self._uvicorn: Any = None
+        self._http_thread: threading.Thread | None = None
+        self._http_error: BaseException | None = None
+
+    @property
+    def grpc_address(self) -> str:
+        """``host:port`` of the gRPC server."""
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        """``grpc://host:port`` for :func:`vecdb.connect`."""
+        return f"{'grpcs' if self.tls else 'grpc'}://{self.grpc_address}"
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the REST API."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.http_port}"
+
+    def banner(self) -> str:
+        """The parseable line ``vecdb serve`` prints once both transports listen."""
+        return (
+            f"vecdb serving grpc={self.grpc_address} http={self.http_url} docs={self.http_url}/docs"
+        )
+
+    def start(self) -> VecdbServer:
+        """Bind both ports and start serving; returns when both accept connections."""
+        import uvicorn
+        from vecdb_server.grpc_service import GrpcServer
+        from vecdb_server.rest import create_app
+
+        self._grpc = GrpcServer(self.core, self.host, self._want_grpc, self.tls).start()
+        self.grpc_port = self._grpc.port
+
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._want_http))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        self.http_port = sock.getsockname()[1]
+        cert, key = self._tls_files
+        config = uvicorn.Config(
+            create_app(self.core),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=int(max(1, self.config.grace_s)),
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+        )
+        self._uvicorn = uvicorn.Server(config)
+
+        def run_http() -> None:
+            try:
+                asyncio.run(self._uvicorn.serve(sockets=[sock]))
+            except BaseException as e:  # pragma: no cover - reported by start()
+                self._http_error = e
+            finally:
+                sock.close()
+
+        self._http_thread = threading.Thread(target=run_http, name="vecdb-http", daemon=True)
+        self._http_thread.start()
+        while not self._uvicorn.started:
+            if not self._http_thread.is_alive():
+                self._grpc.stop(0)
+                raise RuntimeError(f"the HTTP server failed to start: {self._http_error}")
+            self._http_thread.join(0.01)
+        return self
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``grace`` s), stop threads."""
+        grace = self.config.grace_s if grace is None else grace
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if self._grpc is not None:
+            self._grpc.stop(grace)
+        if self._http_thread is not None:
+            self._http_thread.join(grace + 5)
+        self.core.close()
+
+    def __enter__(self) -> VecdbServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def build_parser(prog: str = "vecdb serve") -> argparse.ArgumentParser:
+    """The ``vecdb serve`` command line."""
+    p = argparse.ArgumentParser(prog=prog, description="Serve a vecdb database over gRPC and REST.")
+    p.add_argument("--data", default="./vecdb-data", help="data directory (created if missing)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    p.add_argument("--grpc-port", type=int, default=50051, help="0 picks a free port")
+    p.add_argument("--http-port", type=int, default=8080, help="0 picks a free port")
+    p.add_argument("--api-key", default=os.environ.get("VECDB_API_KEY"), help="env VECDB_API_KEY")
+    p.add_argument(
+        "--read-only-key",
+        default=os.environ.get("VECDB_READ_ONLY_KEY"),
+        help="key that may only read (env VECDB_READ_ONLY_KEY)",
+    )
+    p.add_argument("--tls-cert", help="PEM certificate (with --tls-key) for both transports")
+    p.add_argument("--tls-key", help="PEM private key")
+    d = ServerConfig()
+    p.add_argument("--max-message-bytes", type=int, default=d.max_message_bytes)
+    p.add_argument("--max-k", type=int, default=d.max_k)
+    p.add_argument("--max-batch-rows", type=int, default=d.max_batch_rows)
+    p.add_argument("--request-timeout", type=float, default=d.request_timeout_s, help="seconds")
+    p.add_argument("--grpc-workers", type=int, default=d.grpc_workers)
+    p.add_argument("--grace", type=float, default=d.grace_s, help="shutdown grace, seconds")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until SIGTERM/SIGINT, then finish in-flight requests and close the database."""
+    ns = build_parser().parse_args(argv)
+    logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    config = ServerConfig(
+        api_key=ns.api_key or None,
+        read_only_key=ns.read_only_key or None,
+        max_message_bytes=ns.max_message_bytes,
+        max_k=ns.max_k,
+        max_batch_rows=ns.max_batch_rows,
+        request_timeout_s=ns.request_timeout,
+        grpc_workers=ns.grpc_workers,
+        grace_s=ns.grace,
+    )
+    import vecdb
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    os.makedirs(ns.data, exist_ok=True)
+    db = vecdb.connect(ns.data, confined=True)
+    server = VecdbServer(
+        db,
+        config,
+        host=ns.host,
+        grpc_port=ns.grpc_port,
+        http_port=ns.http_port,
+        tls_cert=ns.tls_cert,
+        tls_key=ns.tls_key,
+    )
+    try:
+        server.start()
+    except BaseException:
+        db.close()
+        raise
+    print(server.banner(), flush=True)
+    if config.auth_enabled:
+        print("vecdb auth: API key required", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("vecdb stopping: finishing in-flight requests", flush=True)
+        server.stop()
+        db.close()
+        print("vecdb stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

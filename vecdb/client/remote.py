@@ -1,0 +1,505 @@
+"""A remote Database over gRPC with the embedded API: same methods, results and errors.
+
+>>> import vecdb
+>>> db = vecdb.connect("grpc://127.0.0.1:50051", api_key="s3cret")    # doctest: +SKIP
+>>> docs = db.get_collection("docs")                                  # doctest: +SKIP
+>>> docs.search([0.1, 0.2, 0.3], k=3, where="year > 2020")            # doctest: +SKIP
+[Hit(id=7, distance=0.01, row=None), ...]
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from vecdb.errors import (
+    AlreadyExistsError,
+    DatabaseLockedError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+    VecdbError,
+    error_from_code,
+)
+from vecdb.rpc import codec
+from vecdb.rpc.v1 import vecdb_pb2 as pb
+
+__all__ = ["connect_remote", "RemoteDatabase", "RemoteCollection", "ServiceUnavailableError"]
+
+ERROR_CODE_KEY = "vecdb-error-code"
+_CHUNK_BYTES = 2 << 20  # payload per Upsert stream message
+
+
+class ServiceUnavailableError(InternalError, ConnectionError):
+    """The server cannot be reached (gRPC UNAVAILABLE or DEADLINE_EXCEEDED)."""
+
+    code = "UNAVAILABLE"
+
+
+_STATUS_CLASSES: dict[str, type[VecdbError]] = {
+    "INVALID_ARGUMENT": InvalidArgumentError,
+    "NOT_FOUND": NotFoundError,
+    "ALREADY_EXISTS": AlreadyExistsError,
+    "PERMISSION_DENIED": PermissionDeniedError,
+    "UNAUTHENTICATED": UnauthenticatedError,
+    "FAILED_PRECONDITION": DatabaseLockedError,
+    "RESOURCE_EXHAUSTED": ResourceExhaustedError,
+    "UNAVAILABLE": ServiceUnavailableError,
+    "DEADLINE_EXCEEDED": ServiceUnavailableError,
+}
+
+
+def _raise_from_rpc(e: Any) -> None:
+    """Re-raise a grpc.RpcError as the VecdbError the server meant."""
+    code = None
+    try:
+        for key, value in e.trailing_metadata() or ():
+            if key == ERROR_CODE_KEY:
+                code = value if isinstance(value, str) else value.decode()
+    except Exception:
+        code = None
+    details = e.details() if hasattr(e, "details") else str(e)
+    if code:
+        raise error_from_code(code, details or "") from None
+    status = e.code().name if hasattr(e, "code") and e.code() is not None else "INTERNAL"
+    cls = _STATUS_CLASSES.get(status, InternalError)
+    raise cls(f"{status}: {details}") from None
+
+
+def connect_remote(
+    url: str,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    *,
+    root_certificates: bytes | None = None,
+    options: list[tuple[str, Any]] | None = None,
+) -> RemoteDatabase:
+    """Open a remote database at ``grpc://host:port`` (``grpcs://`` for TLS).
+
+    ``api_key`` defaults to ``$VECDB_API_KEY``; ``timeout`` (seconds) applies to every call.
+
+    >>> db = connect_remote("grpc://127.0.0.1:50051")   # doctest: +SKIP
+    >>> db.list_collections()                            # doctest: +SKIP
+    ['docs']
+    """
+    return RemoteDatabase(
+        url, api_key=api_key, timeout=timeout, root_certificates=root_certificates, options=options
+    )
+
+
+class RemoteDatabase:
+    """The remote twin of :class:`vecdb.Database`; see :func:`connect_remote`."""
+
+    confined = True
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        root_certificates: bytes | None = None,
+        options: list[tuple[str, Any]] | None = None,
+    ) -> None:
+        import grpc
+
+        from vecdb.rpc.v1 import vecdb_pb2_grpc
+
+        parsed = urlparse(url)
+        if parsed.scheme not in ("grpc", "grpcs") or not parsed.hostname or not parsed.port:
+            raise InvalidArgumentError(
+                f"expected grpc://host:port or grpcs://host:port, got {url!r}"
+            )
+        host = parsed.hostname
+        target = f"[{host}]:{parsed.port}" if ":" in host else f"{host}:{parsed.port}"
+        opts = [
+            ("grpc.max_receive_message_length", -1),
+            ("grpc.max_send_message_length", -1),
+            *(options or []),
+        ]
+        if parsed.scheme == "grpcs":
+            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(target, creds, options=opts)
+        else:
+            self._channel = grpc.insecure_channel(target, options=opts)
+        self._stub = vecdb_pb2_grpc.VecdbStub(self._channel)
+        self._grpc = grpc
+        key = api_key if api_key is not None else os.environ.get("VECDB_API_KEY")
+        self._metadata = (("authorization", f"Bearer {key}"),) if key else ()
+        self.timeout = timeout
+        self.path = url
+        self._closed = False
+        self._lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _call(self, method: str, request: Any) -> Any:
+        if self._closed:
+            raise InvalidArgumentError("the database is closed; open it again with vecdb.connect")
+        try:
+            return getattr(self._stub, method)(
+                request, timeout=self.timeout, metadata=self._metadata
+            )
+        except self._grpc.RpcError as e:
+            _raise_from_rpc(e)
+
+    def _stream(self, method: str, request: Any) -> list[Any]:
+        if self._closed:
+            raise InvalidArgumentError("the database is closed; open it again with vecdb.connect")
+        try:
+            return list(
+                getattr(self._stub, method)(request, timeout=self.timeout, metadata=self._metadata)
+            )
+        except self._grpc.RpcError as e:
+            _raise_from_rpc(e)
+            raise  # unreachable
+
+    def _stream_in(self, method: str, requests: Iterator[Any]) -> Any:
+        if self._closed:
+            raise InvalidArgumentError("the database is closed; open it again with vecdb.connect")
+        try:
+            return getattr(self._stub, method)(
+                requests, timeout=self.timeout, metadata=self._metadata
+            )
+        except self._grpc.RpcError as e:
+            _raise_from_rpc(e)
+
+    # -- catalog --------------------------------------------------------------------
+
+    def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: str = "cosine",
+        index: str = "hnsw",
+        index_params: dict[str, Any] | None = None,
+        columns: dict[str, str] | None = None,
+        id_type: str = "int",
+        exist_ok: bool = False,
+    ) -> RemoteCollection:
+        """Create a collection on the server (see :meth:`vecdb.Database.create_collection`)."""
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise InvalidArgumentError(f"dim must be a positive integer, got {dim!r}")
+        for what, v in (("name", name), ("metric", metric), ("index", index), ("id_type", id_type)):
+            if not isinstance(v, str):
+                raise InvalidArgumentError(f"{what} must be a string, got {v!r}")
+        req = pb.CreateCollectionRequest(
+            name=name, dim=int(dim), metric=metric, index=index, id_type=id_type, exist_ok=exist_ok
+        )
+        if index_params is not None:
+            if not isinstance(index_params, dict):
+                raise InvalidArgumentError("index_params must be a dict")
+            codec.map_to_pb(index_params, req.index_params)
+        if columns:
+            if not isinstance(columns, dict):
+                raise InvalidArgumentError("columns must be a dict of name -> DuckDB type")
+            for cname, ctype in columns.items():
+                if not isinstance(cname, str) or not isinstance(ctype, str):
+                    raise InvalidArgumentError("columns must be a dict of name -> DuckDB type")
+                req.columns.add(name=cname, type=ctype)
+        return RemoteCollection(self, self._call("CreateCollection", req))
+
+    def get_collection(self, name: str) -> RemoteCollection:
+        """A collection by name (NotFoundError when missing)."""
+        return RemoteCollection(
+            self, self._call("GetCollection", pb.GetCollectionRequest(name=name))
+        )
+
+    def list_collections(self) -> list[str]:
+        """Collection names, sorted."""
+        return list(self._call("ListCollections", pb.ListCollectionsRequest()).names)
+
+    def drop_collection(self, name: str, missing_ok: bool = False) -> None:
+        """Drop a collection and its rows."""
+        self._call("DropCollection", pb.DropCollectionRequest(name=name, missing_ok=missing_ok))
+
+    def sql(self, query: str, params: Any = None) -> Any:
+        """Run confined SQL on the server; rows arrive as Arrow and come back as a Result."""
+        from vecdb.result import Result
+
+        if not isinstance(query, str):
+            raise InvalidArgumentError("query must be a SQL string")
+        req = pb.SqlRequest(sql=query)
+        if params is not None:
+            codec.params_to_pb(params, req.params)
+        msgs = self._stream("Sql", req)
+        table = codec.ipc_messages_to_table([m.arrow_ipc for m in msgs])
+        plan = codec.plan_from_json(msgs[0].plan_json) if msgs else None
+        return Result(table, plan=plan)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the channel (the server's database stays open)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._channel.close()
+
+    def __enter__(self) -> RemoteDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RemoteDatabase({self.path!r})"
+
+
+class RemoteCollection:
+    """The remote twin of :class:`vecdb.Collection`."""
+
+    def __init__(self, db: RemoteDatabase, info: pb.CollectionInfo) -> None:
+        self._db = db
+        self._set_info(info)
+
+    def _set_info(self, info: pb.CollectionInfo) -> None:
+        self.name = info.name
+        self.dim = int(info.dim)
+        self.metric = info.metric
+        self.index = info.index
+        self.index_kind = info.index
+        self.index_params = codec.map_from_pb(info.index_params)
+        self.columns = {c.name: c.type for c in info.columns}
+        self.id_type = info.id_type
+        self._count = int(info.count)
+
+    def describe(self) -> dict[str, Any]:
+        """``{name, dim, metric, index, index_params, columns, id_type, count}``, fresh."""
+        info = self._db._call("GetCollection", pb.GetCollectionRequest(name=self.name))
+        self._set_info(info)
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "metric": self.metric,
+            "index": self.index,
+            "index_params": dict(self.index_params),
+            "columns": dict(self.columns),
+            "id_type": self.id_type,
+            "count": self._count,
+        }
+
+    def __repr__(self) -> str:
+        return f"RemoteCollection({self.name!r}, dim={self.dim}, metric={self.metric!r})"
+
+    # -- writes ---------------------------------------------------------------------
+
+    def add(self, ids: Any = None, vectors: Any = None, rows: Any = None) -> int:
+        """Insert new rows; AlreadyExistsError if an id exists (nothing is written)."""
+        return self._write(ids, vectors, rows, pb.UpsertRequest.ADD)
+
+    def upsert(self, ids: Any = None, vectors: Any = None, rows: Any = None) -> int:
+        """Insert or replace rows, streamed to the server and applied as one atomic batch."""
+        return self._write(ids, vectors, rows, pb.UpsertRequest.UPSERT)
+
+    def _write(self, ids: Any, vectors: Any, rows: Any, mode: int) -> int:
+        if _is_table(ids):
+            if vectors is not None or rows is not None:
+                raise InvalidArgumentError("pass either a table or ids/vectors/rows, not both")
+            ids, vectors, rows = _split_table(ids)
+        if rows is not None and not isinstance(rows, (list, tuple)):
+            raise InvalidArgumentError("rows must be a list of dicts")
+        arr = None
+        if vectors is not None:
+            arr = codec.as_float32_matrix(vectors)
+            if arr.ndim != 2 and not (arr.ndim == 1 and arr.size == 0):
+                raise InvalidArgumentError(
+                    f"vectors must be 2-dimensional (n, {self.dim}), got shape {arr.shape}"
+                )
+            if arr.ndim == 1:
+                arr = arr.reshape(0, self.dim)
+        if ids is not None and not isinstance(ids, np.ndarray):
+            if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+                raise InvalidArgumentError("ids must be a list of int or str")
+            ids = list(ids)
+        n = len(ids) if ids is not None else (arr.shape[0] if arr is not None else 0)
+        row_bytes = (arr.shape[1] * 4 if arr is not None else 0) + (64 if rows else 0) + 16
+        step = max(1, _CHUNK_BYTES // row_bytes)
+        name = self.name
+        rows_list = list(rows) if rows is not None else None
+
+        def messages() -> Iterator[pb.UpsertRequest]:
+            total = max(n, arr.shape[0] if arr is not None else 0, len(rows_list or ()))
+            start = 0
+            first = True
+            while first or start < total:
+                end = start + step
+                req = pb.UpsertRequest(mode=mode)
+                if first:
+                    req.collection = name
+                if ids is not None:
+                    codec.ids_to_pb(ids[start:end], req.ids)
+                if arr is not None:
+                    codec.pack_vectors(arr[start:end], req.vectors)
+                if rows_list is not None:
+                    for r in rows_list[start:end]:
+                        codec.row_to_pb(r, req.rows.add())
+                yield req
+                first = False
+                start = end
+
+        # encode eagerly so that a bad value raises here, not inside the gRPC stream
+        reqs = list(messages())
+        return int(self._db._stream_in("Upsert", iter(reqs)).count)
+
+    def delete(self, ids: Any = None, where: str | None = None, params: Any = None) -> int:
+        """Delete by ids or by predicate; returns the number deleted."""
+        req = pb.DeleteRequest(collection=self.name)
+        if ids is not None:
+            codec.ids_to_pb(ids, req.ids)
+        if where is not None:
+            if not isinstance(where, str):
+                raise InvalidArgumentError("where must be a non-empty SQL predicate string")
+            req.where = where if where.strip() else " "
+        if params is not None:
+            codec.params_to_pb(params, req.params)
+        return int(self._db._call("Delete", req).count)
+
+    def compact(self) -> None:
+        """Compact the collection's index on the server."""
+        self._db._call("Compact", pb.CompactRequest(collection=self.name))
+
+    # -- reads ----------------------------------------------------------------------
+
+    def get(self, ids: Any, include: Any = None) -> list[Any]:
+        """Records by id, in the order asked; missing ids are left out."""
+        from vecdb.collection import Record
+
+        req = pb.GetRequest(collection=self.name)
+        codec.ids_to_pb(ids, req.ids)
+        if include is not None:
+            codec.include_to_pb(include, req.include)
+        resp = self._db._call("Get", req)
+        got = codec.ids_from_pb(resp.ids)
+        vecs = codec.unpack_vectors(resp.vectors) if got else np.zeros((0, self.dim), np.float32)
+        return [
+            Record(i, vecs[j], codec.row_from_pb(resp.rows[j]) if j < len(resp.rows) else {})
+            for j, i in enumerate(got)
+        ]
+
+    def count(self, where: str | None = None, params: Any = None) -> int:
+        """Number of rows (matching ``where`` when given)."""
+        req = pb.CountRequest(collection=self.name)
+        if where is not None:
+            if not isinstance(where, str):
+                raise InvalidArgumentError("where must be a non-empty SQL predicate string")
+            req.where = where if where.strip() else " "  # empty means unset on the wire
+        if params is not None:
+            codec.params_to_pb(params, req.params)
+        return int(self._db._call("Count", req).count)
+
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        where: str | None = None,
+        params: Any = None,
+        include: Any = None,
+        ef: int | None = None,
+        nprobe: int | None = None,
+    ) -> list[Any]:
+        """The ``k`` nearest rows: a list of Hit for a 1-D query, one list per row for 2-D."""
+        from vecdb.collection import Hit
+
+        q = codec.as_float32_matrix(query, "query")
+        if q.ndim not in (1, 2):
+            raise InvalidArgumentError(
+                f"query must be a vector of floats or a matrix of them, got shape {q.shape}"
+            )
+        req = pb.SearchRequest(collection=self.name, single=q.ndim == 1)
+        codec.pack_vectors(q, req.queries)
+        _set_int(req, "k", k)
+        if where is not None:
+            if not isinstance(where, str):
+                raise InvalidArgumentError("where must be a non-empty SQL predicate string")
+            req.where = where if where.strip() else " "
+        if params is not None:
+            codec.params_to_pb(params, req.params)
+        if include is not None:
+            codec.include_to_pb(include, req.include)
+        _set_int(req, "ef", ef)
+        _set_int(req, "nprobe", nprobe)
+        resp = self._db._call("Search", req)
+        out = []
+        for qr in resp.results:
+            ids = codec.ids_from_pb(qr.ids)
+            dists = list(qr.distances)
+            if qr.rows:
+                rows = [codec.row_from_pb(r) for r in qr.rows]
+                out.append([Hit(i, d, r) for i, d, r in zip(ids, dists, rows, strict=False)])
+            else:
+                out.append([Hit(i, d, None) for i, d in zip(ids, dists, strict=False)])
+        return out[0] if q.ndim == 1 else out
+
+    def explain(
+        self,
+        query: Any,
+        k: int = 10,
+        where: str | None = None,
+        params: Any = None,
+        ef: int | None = None,
+        nprobe: int | None = None,
+    ) -> dict[str, Any]:
+        """The plan a search would use: strategy, estimated/matching rows, index params."""
+        q = codec.as_float32_matrix(query, "query")
+        req = pb.ExplainRequest(collection=self.name)
+        codec.pack_vectors(q, req.query)
+        _set_int(req, "k", k)
+        if where is not None:
+            if not isinstance(where, str):
+                raise InvalidArgumentError("where must be a non-empty SQL predicate string")
+            req.where = where if where.strip() else " "
+        if params is not None:
+            codec.params_to_pb(params, req.params)
+        _set_int(req, "ef", ef)
+        _set_int(req, "nprobe", nprobe)
+        return codec.map_from_pb(self._db._call("Explain", req).info)
+
+
+def _set_int(req: Any, field: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidArgumentError(f"{field} must be an integer, got {value!r}")
+    if not -(2**63) <= int(value) < 2**63:
+        raise InvalidArgumentError(f"{field} is out of range: {value!r}")
+    setattr(req, field, int(value))
+
+
+def _is_table(x: Any) -> bool:
+    mod = type(x).__module__.split(".")[0]
+    return mod in ("pandas", "pyarrow", "polars") and hasattr(x, "columns")
+
+
+def _split_table(table: Any) -> tuple[list[Any], np.ndarray, list[dict[str, Any]] | None]:
+    import pyarrow as pa
+
+    mod = type(table).__module__.split(".")[0]
+    if mod == "pandas":
+        tbl = pa.Table.from_pandas(table, preserve_index=False)
+    elif mod == "polars":
+        tbl = table.to_arrow()
+    elif isinstance(table, pa.RecordBatch):
+        tbl = pa.Table.from_batches([table])
+    else:
+        tbl = table
+    names = list(tbl.column_names)
+    if "id" not in names or "vec" not in names:
+        raise InvalidArgumentError(f"a table needs 'id' and 'vec' columns, got {names}")
+    ids = tbl.column("id").to_pylist()
+    vec_col = tbl.column("vec").combine_chunks()
+    if pa.types.is_fixed_size_list(vec_col.type):
+        vecs = vec_col.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+        vecs = vecs.reshape(len(vec_col), vec_col.type.list_size)
+    else:
+        vecs = codec.as_float32_matrix(vec_col.to_pylist())
+    others = [c for c in names if c not in ("id", "vec")]
+    rows = tbl.select(others).to_pylist() if others else None
+    return ids, vecs, rows
