@@ -82,6 +82,10 @@ class Adapter:
         """All queries in one call; ``None`` when the system has no batch call."""
         return None
 
+    def info(self, q: np.ndarray, k: int) -> dict[str, Any]:
+        """Extra per-setting facts for the JSON row (e.g. vecdb's chosen strategy)."""
+        return {}
+
     def close(self) -> None:
         """Release the index."""
 
@@ -166,6 +170,14 @@ class VecdbAdapter(Adapter):
     def search_batch(self, qs: np.ndarray, k: int) -> list[np.ndarray] | None:
         res = self.col.search(qs, k=k, where=self.where, **self.kw)
         return [np.fromiter((h.id for h in hits), dtype=np.int64, count=len(hits)) for hits in res]
+
+    def info(self, q: np.ndarray, k: int) -> dict[str, Any]:
+        """The planner's strategy for this setting, from ``Collection.explain``."""
+        try:
+            plan = self.col.explain(q, k=k, where=self.where, **self.kw)
+        except Exception as exc:  # explain is optional for the benchmark
+            return {"strategy": f"explain failed: {type(exc).__name__}"}
+        return {"strategy": plan.get("strategy"), "candidates": plan.get("candidates")}
 
     def close(self) -> None:
         if self.db is not None:

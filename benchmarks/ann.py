@@ -125,18 +125,18 @@ def ratio_table(rows: list[dict[str, Any]], base: str = "vecdb") -> str:
     for r in rows:
         by[(r["system"], _filter_label(r), _knob(r))] = r
     raws = [s for s in ("hnswlib", "faiss") if any(r["system"] == s for r in rows)]
-    head = ["filter", "setting", f"{base} recall"] + [f"{s} recall" for s in raws]
+    head = ["filter", "setting", f"{base} plan", f"{base} recall"] + [f"{s} recall" for s in raws]
     head += [f"{base} QPS"] + [f"{s} QPS" for s in raws]
     head += [f"{base}/{s} QPS" for s in raws]
     head += [f"{base}/{s} batch QPS" for s in raws]
     head += [f"{base} short"] + [f"{s} short" for s in raws]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * 2 + " ---: |" * (len(head) - 2)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * 3 + " ---: |" * (len(head) - 3)]
     vrows = [r for r in rows if r["system"] == base]
     vrows.sort(key=lambda r: (-r["selectivity"], _filter_label(r), r["params"].get("ef", 0)))
     for v in vrows:
         key = (_filter_label(v), _knob(v))
         peers = [by.get((s,) + key) for s in raws]
-        cells = [key[0], key[1], fmt(v["recall"])]
+        cells = [key[0], key[1], str(v.get("strategy") or "–"), fmt(v["recall"])]
         cells += [fmt(p["recall"]) if p else "–" for p in peers]
         cells += [fmt(v["qps"])] + [fmt(p["qps"]) if p else "–" for p in peers]
         cells += [f"{v['qps'] / p['qps']:.2f}" if p and p["qps"] else "–" for p in peers]

@@ -163,7 +163,7 @@ def exact_knn(
     metric: str,
     k: int,
     mask: np.ndarray | None = None,
-    chunk: int = 256,
+    chunk: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Brute-force top-k (ids, float64 distances) over the rows allowed by ``mask``.
 
@@ -179,6 +179,8 @@ def exact_knn(
     if kk == 0:
         return out_ids, out_d
     sq = (sub**2).sum(1) if metric == "l2" else None
+    if chunk <= 0:  # keep each (chunk x allowed) float64 block near 256 MB
+        chunk = max(1, min(1024, (32 << 20) // max(1, len(allowed))))
     for s in range(0, nq, chunk):
         q = _prep(queries[s : s + chunk], metric)
         dot = q @ sub.T

@@ -42,6 +42,8 @@ class RunConfig:
     warmup: int = 10
     time_limit_s: float = 60.0
     batch: bool = True
+    #: stop the knob sweep of a filter once recall reaches this (scale runs)
+    stop_recall: float | None = None
 
 
 class RssSampler:
@@ -145,6 +147,7 @@ def run_system(cfg: RunConfig) -> dict[str, Any]:
             adapter.build(ds, attrs, cfg.build)
             build_s = time.perf_counter() - t0
         rss_mb = rss.peak_mb - rss.start_mb
+        rss_after_mb = rss.end_mb - rss.start_mb
         rows: list[dict[str, Any]] = []
         knobs = [None] if cls.fixed_knob or cfg.build.index == "exact" else cfg.knobs
         knob_name = {"hnsw": "ef", "ivf": "nprobe"}.get(cfg.build.index)
@@ -193,8 +196,12 @@ def run_system(cfg: RunConfig) -> dict[str, Any]:
                         "k": cfg.k,
                         "dataset": ds.name,
                         "rss_peak_mb": rss.peak_mb,
+                        "rss_after_mb": rss_after_mb,
+                        **adapter.info(ds.queries[0], cfg.k),
                     }
                 )
+                if cfg.stop_recall is not None and rec >= cfg.stop_recall:
+                    break
         return {"rows": rows}
     finally:
         adapter.close()
