@@ -1,0 +1,202 @@
+"""Turning what callers pass (numpy, lists, pandas, Arrow) into checked arrays.
+
+Every check happens before anything is written, and each failure names what to change.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from vecdb.errors import DimensionMismatchError, InvalidArgumentError, NotFoundError
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+MAX_K = 10_000
+
+
+def check_name(kind: str, name: Any) -> str:
+    """A collection or column name: an identifier of at most 63 characters."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or name.lower().startswith("_vecdb"):
+        raise InvalidArgumentError(
+            f"invalid {kind} name {name!r}: use letters, digits and underscores, starting with "
+            "a letter or underscore, at most 63 characters, not starting with '_vecdb'"
+        )
+    return name
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        raise InvalidArgumentError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+    return int(k)
+
+
+def check_knob(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def as_matrix(vectors: Any, dim: int, what: str = "vectors") -> np.ndarray:
+    """A C-contiguous float32 ``(n, dim)`` matrix of finite values."""
+    if isinstance(vectors, np.ndarray) and vectors.dtype == np.float32:
+        arr = vectors
+    else:
+        try:
+            arr = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(
+                f"{what} must be numbers: a numpy array or a list of lists of floats ({e})"
+            ) from e
+    if arr.ndim == 1 and what == "vectors" and arr.size == 0:
+        arr = arr.reshape(0, dim)
+    if arr.ndim != 2:
+        raise InvalidArgumentError(
+            f"{what} must be 2-dimensional (n, {dim}), got shape {arr.shape}"
+        )
+    if arr.shape[1] != dim:
+        raise DimensionMismatchError(
+            f"{what} have {arr.shape[1]} dimensions but the collection has dim={dim}; "
+            f"pass vectors of length {dim}"
+        )
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise InvalidArgumentError(
+            f"{what}[{bad}] contains NaN or infinity; every component must be a finite float"
+        )
+    return np.ascontiguousarray(arr)
+
+
+def normalize(arr: np.ndarray, what: str = "vectors") -> np.ndarray:
+    """Unit rows (for cosine); a zero row is an error, since its cosine is undefined."""
+    norms = np.linalg.norm(arr, axis=1)
+    if (norms == 0).any():
+        bad = int(np.flatnonzero(norms == 0)[0])
+        raise InvalidArgumentError(
+            f"{what}[{bad}] is the zero vector, which has no cosine distance; "
+            "store a non-zero vector or use metric='l2'"
+        )
+    return arr / norms[:, None]
+
+
+def as_ids(ids: Any, id_type: str) -> np.ndarray:
+    """Ids as int64 (``id_type="int"``) or an object array of str; no duplicates."""
+    if ids is None:
+        raise InvalidArgumentError("ids are required: pass a list of ids, one per vector")
+    if isinstance(ids, (str, bytes, int, np.integer)):
+        raise InvalidArgumentError("ids must be a list or array of ids, not a single value")
+    if isinstance(ids, pa.ChunkedArray | pa.Array):
+        ids = ids.to_pylist()
+    if id_type == "int":
+        if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
+            arr = ids.astype(np.int64)
+        else:
+            items = list(ids)
+            for x in items:
+                if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+                    raise InvalidArgumentError(
+                        f"id {x!r} is not an integer; this collection has integer ids "
+                        "(create it with id_type='str' for string ids)"
+                    )
+            try:
+                arr = np.asarray(items, dtype=np.int64).reshape(-1)
+            except OverflowError as e:
+                raise InvalidArgumentError("ids must fit in a signed 64-bit integer") from e
+    else:
+        items = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
+        for x in items:
+            if not isinstance(x, str) or not x:
+                raise InvalidArgumentError(
+                    f"id {x!r} is not a non-empty string; this collection has string ids"
+                )
+        arr = np.empty(len(items), dtype=object)
+        arr[:] = items
+    uniq, counts = np.unique(arr, return_counts=True)
+    if len(uniq) != len(arr):
+        dup = uniq[counts > 1][:5].tolist()
+        raise InvalidArgumentError(
+            f"duplicate ids in one batch: {dup}; each id may appear once per call"
+        )
+    return arr
+
+
+def table_to_parts(
+    table: Any, columns: dict[str, str]
+) -> tuple[Any, Any, dict[str, pa.Array]]:
+    """Split a pandas/Arrow/Polars table into ids, vectors and column arrays."""
+    if not isinstance(table, pa.Table):
+        if hasattr(table, "to_arrow"):  # polars
+            table = table.to_arrow()
+        else:
+            try:
+                table = pa.Table.from_pandas(table, preserve_index=False)
+            except Exception as e:  # pandas raises many kinds here
+                raise InvalidArgumentError(
+                    f"cannot read the table ({e}); pass a pandas DataFrame, a pyarrow Table "
+                    "or a Polars DataFrame with 'id' and 'vec' columns"
+                ) from e
+    names = table.column_names
+    for need in ("id", "vec"):
+        if need not in names:
+            raise InvalidArgumentError(
+                f"the table has no '{need}' column; it needs 'id' and 'vec' columns "
+                f"(has {names})"
+            )
+    vec = table.column("vec").combine_chunks()
+    if pa.types.is_fixed_size_list(vec.type) or pa.types.is_list(vec.type):
+        if vec.null_count:
+            raise InvalidArgumentError("the 'vec' column has nulls; every row needs a vector")
+        if pa.types.is_fixed_size_list(vec.type):
+            flat = vec.values.to_numpy(zero_copy_only=False)
+            vectors: Any = flat.reshape(len(vec), vec.type.list_size)
+        else:
+            vectors = vec.to_pylist()
+    else:
+        vectors = vec.to_pylist()
+    cols = {}
+    for name in names:
+        if name in ("id", "vec"):
+            continue
+        if name not in columns:
+            raise NotFoundError(
+                f"the table has a column {name!r} that the collection does not have; "
+                f"its columns are {list(columns)}"
+            )
+        cols[name] = table.column(name).combine_chunks()
+    return table.column("id"), vectors, cols
+
+
+def rows_to_columns(
+    rows: Any, n: int, columns: dict[str, str]
+) -> dict[str, list[Any]]:
+    """A list of row dicts -> column lists (missing keys are NULL)."""
+    if rows is None:
+        return {}
+    if isinstance(rows, dict):
+        raise InvalidArgumentError("rows must be a list of dicts, one per vector")
+    rows = list(rows)
+    if len(rows) != n:
+        raise InvalidArgumentError(f"got {len(rows)} rows for {n} vectors; pass one row per id")
+    out: dict[str, list[Any]] = {}
+    for i, row in enumerate(rows):
+        if row is None:
+            continue
+        if not isinstance(row, dict):
+            raise InvalidArgumentError(f"rows[{i}] is {type(row).__name__}, not a dict")
+        for key in row:
+            if key not in columns:
+                raise NotFoundError(
+                    f"rows[{i}] has an unknown column {key!r}; the collection's columns are "
+                    f"{list(columns)}"
+                )
+            if key not in out:
+                out[key] = [None] * n
+    for i, row in enumerate(rows):
+        if row:
+            for key, value in row.items():
+                out[key][i] = value
+    return out

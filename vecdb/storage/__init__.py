@@ -1,0 +1,1 @@
+"""Durable state: the directory lock, DuckDB tables, index checkpoints and vector stores."""
