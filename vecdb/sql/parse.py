@@ -1,0 +1,232 @@
+"""Parse: statement text -> one sqlglot tree with normalized parameters.
+
+Every placeholder gets a name, so that the planner can add parameters of its own:
+``?`` and ``$1`` become ``$p1``, ``$p2``, ...; ``$name`` keeps its name. A statement uses
+positional or named parameters, never both (DuckDB cannot mix them either).
+
+>>> s = parse("SELECT * FROM docs WHERE year > ? AND title = ?")
+>>> s.param_style, s.param_names
+('positional', ('p1', 'p2'))
+>>> s.tree.sql("duckdb")
+'SELECT * FROM docs WHERE year > $p1 AND title = $p2'
+>>> parse("EXPLAIN ANALYZE SELECT 1").explain
+'analyze'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
+
+from vecdb.errors import (
+    InvalidArgumentError,
+    PermissionDeniedError,
+    SQLParseError,
+    UnsupportedQueryError,
+)
+
+__all__ = ["Statement", "parse", "bind_params", "DIALECT"]
+
+DIALECT = "duckdb"
+
+ParamStyle = Literal["none", "positional", "named"]
+
+_EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\b", re.IGNORECASE)
+# Statements sqlglot cannot parse but DuckDB runs; in confined mode they are refused as such.
+_DENIED_KEYWORDS = frozenset(
+    {
+        "EXPORT",
+        "IMPORT",
+        "COPY",
+        "ATTACH",
+        "DETACH",
+        "INSTALL",
+        "LOAD",
+        "PRAGMA",
+        "SET",
+        "RESET",
+        "CALL",
+        "CHECKPOINT",
+        "FORCE",
+        "VACUUM",
+        "USE",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One parsed statement; ``tree`` is shared and must not be mutated (copy it first).
+
+    Attributes:
+        text: the statement as given.
+        tree: the sqlglot expression, placeholders renamed (see module doc).
+        explain: None, ``"plan"`` for EXPLAIN, ``"analyze"`` for EXPLAIN ANALYZE.
+        param_style: ``"none"``, ``"positional"`` or ``"named"``.
+        param_names: normalized parameter names in order of first appearance.
+        body: the text after any EXPLAIN prefix.
+    """
+
+    text: str
+    tree: exp.Expression
+    explain: Literal["plan", "analyze"] | None
+    param_style: ParamStyle
+    param_names: tuple[str, ...]
+    body: str
+
+
+def _parse_error(e: ParseError | TokenError, text: str) -> SQLParseError:
+    errors: list[dict[str, Any]] = []
+    for err in getattr(e, "errors", None) or []:
+        errors.append(
+            {
+                "line": err.get("line"),
+                "col": err.get("col"),
+                "highlight": err.get("highlight"),
+                "description": err.get("description"),
+            }
+        )
+    if errors:
+        first = errors[0]
+        msg = f"{first['description']} (line {first['line']}, col {first['col']})"
+    else:
+        msg = str(e).splitlines()[0] if str(e) else "could not parse SQL"
+    return SQLParseError(f"SQL parse error: {msg}", errors=errors)
+
+
+def _first_keyword(text: str) -> str:
+    m = re.match(r"\s*([A-Za-z_]+)", text)
+    return m.group(1).upper() if m else ""
+
+
+def parse(text: str, *, confined: bool = False) -> Statement:
+    """Parse one statement (a trailing ``;`` is fine; two statements are not).
+
+    Raises:
+        SQLParseError: the text does not parse; ``errors`` holds line, col and highlight.
+        UnsupportedQueryError: more than one statement, or mixed parameter styles.
+        PermissionDeniedError: (confined) an unparseable statement of a refused kind.
+
+    >>> parse("SELEC 1")
+    Traceback (most recent call last):
+    ...
+    vecdb.errors.SQLParseError: SQL parse error: ...
+    """
+    if not isinstance(text, str):
+        raise InvalidArgumentError(f"SQL must be a string, got {type(text).__name__}")
+    explain: Literal["plan", "analyze"] | None = None
+    body = text
+    m = _EXPLAIN.match(text)
+    if m:
+        explain = "analyze" if m.group(1) else "plan"
+        body = text[m.end() :]
+    try:
+        body_numbered = _number_positional(body)
+        trees = [t for t in sqlglot.parse(body_numbered, read=DIALECT) if t is not None]
+    except (ParseError, TokenError) as e:
+        if confined and _first_keyword(body) in _DENIED_KEYWORDS:
+            raise PermissionDeniedError(
+                f"{_first_keyword(body)} is not allowed in confined SQL"
+            ) from None
+        raise _parse_error(e, body) from None
+    if not trees:
+        raise SQLParseError("SQL parse error: empty statement", errors=[])
+    if len(trees) > 1:
+        raise UnsupportedQueryError("one statement at a time, please (found several)")
+    tree, style, names = _normalize_params(trees[0])
+    return Statement(text, tree, explain, style, names, body)
+
+
+def _normalize_params(tree: exp.Expression) -> tuple[exp.Expression, ParamStyle, tuple[str, ...]]:
+    placeholders = list(tree.find_all(exp.Placeholder))
+    if not placeholders:
+        return tree, "none", ()
+    positional = 0
+    names: list[str] = []
+    kinds: set[str] = set()
+    for ph in placeholders:
+        name = ph.this
+        if name is None or name == "":
+            positional += 1
+            new = f"p{positional}"
+            kinds.add("?")
+        elif str(name).isdigit():
+            new = f"p{int(name)}"
+            kinds.add("$n")
+        else:
+            new = str(name)
+            kinds.add("$name")
+        ph.set("this", new)
+        if new not in names:
+            names.append(new)
+    if len(kinds) > 1:
+        raise UnsupportedQueryError("a statement uses ?, $1 or $name parameters, not a mix of them")
+    style: ParamStyle = "named" if kinds == {"$name"} else "positional"
+    if style == "positional":
+        names.sort(key=lambda n: int(n[1:]))
+    return tree, style, tuple(names)
+
+
+def _number_positional(text: str) -> str:
+    """``?`` -> ``$1``, ``$2``, ... by text position (the parsed tree does not keep it)."""
+    if "?" not in text:
+        return text
+    tokens = sqlglot.Dialect.get_or_raise(DIALECT).tokenize(text)
+    spots = [t.start for t in tokens if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]
+    if not spots:
+        return text
+    if "$" in text and any(t.token_type == TokenType.PARAMETER for t in tokens):
+        raise UnsupportedQueryError("a statement uses ?, $1 or $name parameters, not a mix of them")
+    out, last = [], 0
+    for i, pos in enumerate(spots, 1):
+        out.append(text[last:pos])
+        out.append(f"${i}")
+        last = pos + 1
+    out.append(text[last:])
+    return "".join(out)
+
+
+def bind_params(statement: Statement, params: Any) -> dict[str, Any]:
+    """The caller's parameters as ``{normalized name: value}``.
+
+    ``params`` is a sequence for ``?``/``$1`` and a mapping for ``$name``.
+
+    >>> bind_params(parse("SELECT ?, ?"), [1, "a"])
+    {'p1': 1, 'p2': 'a'}
+    >>> bind_params(parse("SELECT $x"), {"x": 2})
+    {'x': 2}
+    """
+    names = statement.param_names
+    if statement.param_style == "none":
+        if params:
+            raise InvalidArgumentError("parameters given to a statement without placeholders")
+        return {}
+    if params is None:
+        raise InvalidArgumentError(
+            f"the statement has parameters {', '.join('$' + n for n in names)}; none given"
+        )
+    if statement.param_style == "positional":
+        if isinstance(params, Mapping) or isinstance(params, (str, bytes)):
+            raise InvalidArgumentError("the statement uses ? parameters: pass a list")
+        if not isinstance(params, Sequence) and not hasattr(params, "__len__"):
+            raise InvalidArgumentError("the statement uses ? parameters: pass a list")
+        values = list(params)
+        needed = max(int(n[1:]) for n in names)
+        if len(values) != needed:
+            raise InvalidArgumentError(
+                f"the statement has {needed} positional parameters, {len(values)} given"
+            )
+        return {n: values[int(n[1:]) - 1] for n in names}
+    if not isinstance(params, Mapping):
+        raise InvalidArgumentError("the statement uses $name parameters: pass a dict")
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise InvalidArgumentError(f"missing parameter(s): {', '.join('$' + n for n in missing)}")
+    return {n: params[n] for n in names}

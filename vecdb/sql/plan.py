@@ -1,0 +1,601 @@
+"""Plan: an analyzed statement -> the DuckDB text to run and the searches to run first.
+
+A plan is an immutable value that the plan cache keeps per statement text; executing it
+costs one ``_search_plan`` per search site and one DuckDB query. For each search site the
+SELECT gets ``AND <t>.id IN ($__vecdb_c0_0, ...)`` (the candidate ids, bound per call), keeps
+its ORDER BY/LIMIT/OFFSET, and DuckDB computes the exact distances on those rows only.
+
+>>> from vecdb.sql.parse import parse
+>>> from vecdb.sql.analyze import CollectionInfo
+>>> cat = {"docs": CollectionInfo("docs", 3, "cosine", "hnsw", ("id", "year", "vec"))}
+>>> p = plan(parse("SELECT id FROM docs WHERE year > $y ORDER BY cosine(vec, $q) LIMIT 2"), cat)
+>>> p.kind
+'search'
+>>> print(p.sql)  # doctest: +NORMALIZE_WHITESPACE
+SELECT id FROM docs WHERE (year > $y) AND docs.id IN ($__vecdb_c0_0, $__vecdb_c0_1)
+ORDER BY ARRAY_COSINE_DISTANCE(vec, CAST($q AS REAL[3])) LIMIT 2
+>>> p.searches[0].where_sql, p.searches[0].where_params
+('year > $y', ('y',))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlglot import exp
+
+from vecdb.errors import UnsupportedQueryError
+from vecdb.sql.analyze import (
+    ID_COLUMN,
+    VEC_COLUMN,
+    Analysis,
+    Catalog,
+    SearchSite,
+    _order_function,
+    analyze,
+    selects,
+    table_name,
+)
+from vecdb.sql.functions import VectorFunction, rewrite_functions, vector_function
+from vecdb.sql.parse import DIALECT, Statement
+
+__all__ = ["Plan", "SearchStep", "plan", "plan_kind", "MAX_SLOTS"]
+
+#: up to this many candidates are bound as scalar parameters (faster in DuckDB than a list)
+MAX_SLOTS = 256
+_INDEXES = {"hnsw": "hnsw", "ivf": "ivf"}
+
+
+@dataclass(frozen=True)
+class SearchStep:
+    """One index search to run before the DuckDB query.
+
+    Attributes:
+        collection: collection name.
+        query_param: the parameter holding the query vector.
+        dim: the collection's dimension.
+        limit, offset: ints or parameter names; the search asks for ``limit + offset``.
+        where_sql: the WHERE as DuckDB text over the bare table, or None.
+        where_params: parameters ``where_sql`` uses.
+        slots: names of the scalar candidate parameters (unused slots bind NULL), or ().
+        list_param: the list parameter for candidates when ``slots`` is empty.
+        function: the ordering vector function.
+        probe_sql: the site run exactly by DuckDB, returning its ids (EXPLAIN ANALYZE).
+    """
+
+    collection: str
+    query_param: str
+    dim: int
+    limit: int | str
+    offset: int | str | None
+    where_sql: str | None
+    where_params: tuple[str, ...]
+    slots: tuple[str, ...]
+    list_param: str | None
+    function: VectorFunction
+    probe_sql: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to run one statement.
+
+    ``kind`` is one of: ``search`` (a query with index searches), ``exact`` (a query DuckDB
+    runs as is), ``dml`` (INSERT/UPDATE/DELETE on a collection), ``create_collection``,
+    ``create_index``, ``drop_index``, ``drop_collection``, ``passthrough`` (any other
+    statement DuckDB runs as is).
+    """
+
+    kind: str
+    sql: str | None
+    sql_params: tuple[str, ...] = ()
+    positional: bool = False
+    searches: tuple[SearchStep, ...] = ()
+    vector_dims: Mapping[str, int] = field(default_factory=dict)
+    exact_sql: str | None = None
+    reasons: tuple[str, ...] = ()
+    deps: tuple[str, ...] = ()
+    target: str | None = None
+    ddl: Mapping[str, Any] = field(default_factory=dict)
+    #: vector parameters whose dimension came from ``vector_lengths`` (or is still unknown)
+    unresolved: tuple[str, ...] = ()
+
+
+def plan_kind(p: Plan) -> str:
+    """A short label for golden files: ``search`` (``search*2`` for two sites), ``exact``, ...
+
+    >>> plan_kind(Plan("search", "", searches=(None, None)))  # type: ignore[arg-type]
+    'search*2'
+    """
+    if p.kind == "search" and len(p.searches) > 1:
+        return f"search*{len(p.searches)}"
+    return p.kind
+
+
+def _sql(tree: exp.Expression) -> str:
+    return tree.sql(dialect=DIALECT)
+
+
+def _params_in(tree: exp.Expression) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(str(p.this) for p in tree.find_all(exp.Placeholder)))
+
+
+def plan(
+    statement: Statement,
+    catalog: Catalog,
+    vector_lengths: Mapping[str, int] | None = None,
+) -> Plan:
+    """Plan ``statement`` against ``catalog``.
+
+    ``vector_lengths`` gives the length of vector parameters whose dimension the catalog does
+    not tell (e.g. a vector function over a plain DuckDB table); they are cast to it.
+    """
+    analysis = analyze(statement, catalog)
+    dims: dict[str, int] = {}
+    expected: dict[str, int] = {}
+    for name, dim in analysis.vector_params.items():
+        if dim is not None:
+            dims[name] = expected[name] = dim
+        elif vector_lengths and name in vector_lengths:
+            dims[name] = vector_lengths[name]
+    deps = tuple(t for t in analysis.tables if t in catalog)
+    unresolved = tuple(n for n, d in analysis.vector_params.items() if d is None)
+    p = _plan(statement, analysis, catalog, dims, expected, deps)
+    if unresolved:
+        p = replace(p, unresolved=unresolved)
+    return p
+
+
+def _plan(
+    statement: Statement,
+    analysis: Analysis,
+    catalog: Catalog,
+    dims: dict[str, int],
+    expected: dict[str, int],
+    deps: tuple[str, ...],
+) -> Plan:
+    kind = analysis.kind
+    tree = statement.tree
+    if kind == "query":
+        return _plan_query(statement, analysis, catalog, dims, expected, deps)
+    if kind in ("insert", "update", "delete"):
+        return _plan_dml(statement, analysis, catalog, dims, expected, deps)
+    if kind == "truncate":
+        targets = [table_name(t) for t in tree.find_all(exp.Table)]
+        if any(t in catalog for t in targets):
+            if len(targets) != 1:
+                raise UnsupportedQueryError("TRUNCATE one collection at a time")
+            name = targets[0]
+            assert name is not None
+            return Plan(
+                "dml",
+                f"DELETE FROM {_quote(catalog[name].name)} RETURNING id",
+                target=catalog[name].name,
+                deps=deps,
+            )
+    if kind == "create_table":
+        return _plan_create_table(statement, analysis, catalog, dims, expected, deps)
+    if kind == "create_index":
+        return _plan_create_index(statement, catalog, deps)
+    if kind in ("drop_index", "drop_table"):
+        targets = list(tree.args.get("tables") or ([tree.this] if tree.this else []))
+        names = [t.name for t in targets]
+        exists = bool(tree.args.get("exists"))
+        if kind == "drop_index":
+            if len(names) != 1:
+                raise UnsupportedQueryError("DROP INDEX one index at a time")
+            return Plan(
+                "drop_index", statement.body, ddl={"name": names[0], "exists": exists}, deps=deps
+            )
+        colls = [n for t in targets if (n := table_name(t)) in catalog]
+        if colls:
+            if len(targets) != 1:
+                raise UnsupportedQueryError("DROP TABLE one collection at a time")
+            return Plan(
+                "drop_collection",
+                None,
+                target=catalog[colls[0]].name,
+                ddl={"exists": exists},
+                deps=deps,
+            )
+        return Plan("passthrough", statement.body, deps=deps)
+    if kind == "transaction":
+        raise UnsupportedQueryError(
+            "transactions are not supported in vecdb SQL: every statement is atomic on its own"
+        )
+    if deps and not isinstance(tree, (exp.Describe, exp.Show, exp.Pragma, exp.Summarize)):
+        what = type(tree).__name__.upper()
+        raise UnsupportedQueryError(
+            f"{what} on a collection is not supported (it would bypass its index): "
+            f"{', '.join(deps)}"
+        )
+    return _passthrough(statement, analysis, dims, expected, deps)
+
+
+def _passthrough(
+    statement: Statement,
+    analysis: Analysis,
+    dims: dict[str, int],
+    expected: dict[str, int],
+    deps: tuple[str, ...],
+    kind: str = "passthrough",
+) -> Plan:
+    tree = statement.tree
+    if not analysis.vector_params and not _has_vector_function(tree) and not _has_vector_type(tree):
+        # nothing to rewrite: DuckDB gets the text exactly as written
+        return Plan(
+            kind,
+            statement.body,
+            sql_params=statement.param_names,
+            positional=statement.param_style == "positional",
+            reasons=analysis.reasons,
+            deps=deps,
+            vector_dims=expected,
+        )
+    out = _vector_types(rewrite_functions(tree, dims))
+    sql = _sql(out)
+    return Plan(kind, sql, _params_in(out), False, (), expected, sql, analysis.reasons, deps)
+
+
+def _has_vector_function(tree: exp.Expression) -> bool:
+    return any(vector_function(n) is not None for n in tree.walk())
+
+
+def _has_vector_type(tree: exp.Expression) -> bool:
+    return any(
+        isinstance(n, exp.DataType) and n.this == exp.DataType.Type.VECTOR for n in tree.walk()
+    )
+
+
+def _vector_types(tree: exp.Expression) -> exp.Expression:
+    """``VECTOR(n)`` -> ``FLOAT[n]`` (DuckDB has no VECTOR type)."""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.VECTOR:
+            n = node.expressions[0]
+            value = n.this if isinstance(n, exp.DataTypeParam) else n
+            return exp.DataType(
+                this=exp.DataType.Type.ARRAY,
+                expressions=[exp.DataType(this=exp.DataType.Type.FLOAT)],
+                values=[value.copy()],
+                nested=True,
+            )
+        return node
+
+    return tree.transform(fix, copy=False)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _restrict(
+    tree: exp.Expression, sites: tuple[SearchSite, ...], catalog: Catalog, dims: Mapping[str, int]
+) -> tuple[exp.Expression, list[SearchStep]]:
+    """A copy of ``tree`` with each site's SELECT restricted to its candidate parameters."""
+    out = tree.copy()
+    nodes = selects(out)
+    steps: list[SearchStep] = []
+    for n, site in enumerate(sites):
+        select = nodes[site.select_index]
+        info = catalog[site.collection]
+        id_col = exp.column(ID_COLUMN, table=site.qualifier, quoted=False)
+        slots: tuple[str, ...] = ()
+        list_param = None
+        k = _static_k(site)
+        if k is not None and 0 < k <= MAX_SLOTS:
+            slots = tuple(f"__vecdb_c{n}_{i}" for i in range(k))
+            cond: exp.Expression = exp.In(
+                this=id_col, expressions=[exp.Placeholder(this=s) for s in slots]
+            )
+        else:
+            list_param = f"__vecdb_c{n}"
+            unnest = exp.select(
+                exp.Anonymous(this="unnest", expressions=[exp.Placeholder(this=list_param)])
+            )
+            cond = exp.In(this=id_col, query=exp.Subquery(this=unnest))
+        probe = _probe(select, site)
+        where = select.args.get("where")
+        if where is None:
+            select.set("where", exp.Where(this=cond))
+        else:
+            select.set("where", exp.Where(this=exp.and_(exp.Paren(this=where.this), cond)))
+        where_sql = None
+        if site.where is not None:
+            where_sql = _sql(_vector_types(rewrite_functions(site.where, dims)))
+        steps.append(
+            SearchStep(
+                collection=info.name,
+                query_param=site.query_param,
+                dim=info.dim,
+                limit=site.limit,
+                offset=site.offset,
+                where_sql=where_sql,
+                where_params=site.where_params,
+                slots=slots,
+                list_param=list_param,
+                function=site.function,
+                probe_sql=_sql(rewrite_functions(probe, dims)),
+            )
+        )
+    return out, steps
+
+
+def _probe(select: exp.Select, site: SearchSite) -> exp.Expression:
+    """The site's SELECT returning only its ids (before restriction), for recall checks."""
+    probe = select.copy()
+    found = _order_function(select)
+    if found is not None:
+        key, call, _ = found
+        probe.set(
+            "order",
+            exp.Order(
+                expressions=[
+                    exp.Ordered(
+                        this=call.copy(), desc=bool(key.args.get("desc")), nulls_first=False
+                    )
+                ]
+            ),
+        )
+    probe.set("expressions", [exp.column(ID_COLUMN, table=site.qualifier)])
+    probe.set("with_", None)
+    probe.set("with", None)
+    return probe
+
+
+def _static_k(site: SearchSite) -> int | None:
+    if isinstance(site.limit, int) and (site.offset is None or isinstance(site.offset, int)):
+        return site.limit + (site.offset or 0)
+    return None
+
+
+def _plan_query(
+    statement: Statement,
+    analysis: Analysis,
+    catalog: Catalog,
+    dims: dict[str, int],
+    expected: dict[str, int],
+    deps: tuple[str, ...],
+) -> Plan:
+    if not analysis.sites:
+        p = _passthrough(statement, analysis, dims, expected, deps, kind="exact")
+        return p
+    for site in analysis.sites:
+        expected.setdefault(site.query_param, catalog[site.collection].dim)
+        dims.setdefault(site.query_param, catalog[site.collection].dim)
+    restricted, steps = _restrict(statement.tree, analysis.sites, catalog, dims)
+    out = _vector_types(rewrite_functions(restricted, dims))
+    exact = _vector_types(rewrite_functions(statement.tree, dims))
+    return Plan(
+        "search",
+        _sql(out),
+        _params_in(out),
+        False,
+        tuple(steps),
+        expected,
+        _sql(exact),
+        analysis.reasons,
+        deps,
+    )
+
+
+def _plan_dml(
+    statement: Statement,
+    analysis: Analysis,
+    catalog: Catalog,
+    dims: dict[str, int],
+    expected: dict[str, int],
+    deps: tuple[str, ...],
+) -> Plan:
+    tree = statement.tree
+    target_node = tree.this
+    if isinstance(target_node, exp.Schema):
+        target_node = target_node.this
+    target = table_name(target_node) if isinstance(target_node, exp.Table) else None
+    if target not in catalog:
+        if analysis.sites:
+            return _search_statement(
+                "passthrough", statement, analysis, catalog, dims, expected, deps
+            )
+        return _passthrough(statement, analysis, dims, expected, deps)
+    assert target is not None
+    if tree.args.get("returning"):
+        raise UnsupportedQueryError(
+            "RETURNING on a collection is not supported; SELECT the rows afterwards"
+        )
+    if isinstance(tree, exp.Update):
+        for assignment in tree.expressions:
+            col = assignment.this
+            if isinstance(col, exp.Column) and col.name.lower() == ID_COLUMN:
+                raise UnsupportedQueryError(
+                    "UPDATE of a collection's id is not supported; DELETE and INSERT instead"
+                )
+    out = tree.copy()
+    out.set("returning", exp.Returning(expressions=[exp.column(ID_COLUMN)]))
+    p = _search_statement("dml", statement, analysis, catalog, dims, expected, deps, out)
+    return Plan(
+        "dml",
+        p.sql,
+        p.sql_params,
+        False,
+        p.searches,
+        p.vector_dims,
+        None,
+        p.reasons,
+        deps,
+        catalog[target].name,
+    )
+
+
+def _search_statement(
+    kind: str,
+    statement: Statement,
+    analysis: Analysis,
+    catalog: Catalog,
+    dims: dict[str, int],
+    expected: dict[str, int],
+    deps: tuple[str, ...],
+    tree: exp.Expression | None = None,
+) -> Plan:
+    """A non-SELECT statement (INSERT ... SELECT, CREATE TABLE AS) with search sites inside."""
+    base = tree if tree is not None else statement.tree
+    for site in analysis.sites:
+        expected.setdefault(site.query_param, catalog[site.collection].dim)
+        dims.setdefault(site.query_param, catalog[site.collection].dim)
+    restricted, steps = _restrict(base, analysis.sites, catalog, dims)
+    out = _vector_types(rewrite_functions(restricted, dims))
+    return Plan(
+        kind,
+        _sql(out),
+        _params_in(out),
+        False,
+        tuple(steps),
+        expected,
+        None,
+        analysis.reasons,
+        deps,
+    )
+
+
+def _vector_dim(kind: exp.DataType) -> int | None:
+    """n for FLOAT[n] / REAL[n] / VECTOR(n), else None."""
+    if kind.this == exp.DataType.Type.VECTOR and kind.expressions:
+        n = kind.expressions[0]
+        value = n.this if isinstance(n, exp.DataTypeParam) else n
+        return int(value.this) if isinstance(value, exp.Literal) else None
+    if kind.this == exp.DataType.Type.ARRAY and kind.args.get("values"):
+        inner = kind.expressions[0] if kind.expressions else None
+        if inner is not None and inner.this == exp.DataType.Type.FLOAT:
+            value = kind.args["values"][0]
+            return int(value.this) if isinstance(value, exp.Literal) else None
+    return None
+
+
+def _plan_create_table(
+    statement: Statement,
+    analysis: Analysis,
+    catalog: Catalog,
+    dims: dict[str, int],
+    expected: dict[str, int],
+    deps: tuple[str, ...],
+) -> Plan:
+    tree = statement.tree
+    schema = tree.this
+    if isinstance(schema, exp.Schema) and not tree.args.get("expression"):
+        table = schema.this
+        name = table.name if isinstance(table, exp.Table) else ""
+        defs = [e for e in schema.expressions if isinstance(e, exp.ColumnDef)]
+        by_name = {d.name.lower(): d for d in defs}
+        vec = by_name.get(VEC_COLUMN)
+        ident = by_name.get(ID_COLUMN)
+        dim = _vector_dim(vec.args["kind"]) if vec is not None and vec.args.get("kind") else None
+        if dim is not None and ident is not None and table_name(table) is not None:
+            if tree.args.get("replace"):
+                raise UnsupportedQueryError(
+                    "CREATE OR REPLACE of a collection is not supported; DROP TABLE first"
+                )
+            id_kind = ident.args.get("kind")
+            id_type = "int"
+            if id_kind is not None and id_kind.this in (
+                exp.DataType.Type.TEXT,
+                exp.DataType.Type.VARCHAR,
+                exp.DataType.Type.CHAR,
+            ):
+                id_type = "str"
+            elif id_kind is None or not id_kind.is_type(*exp.DataType.INTEGER_TYPES):
+                raise UnsupportedQueryError("a collection's id is BIGINT or VARCHAR")
+            columns: dict[str, str] = {}
+            for d in defs:
+                if d.name.lower() in (VEC_COLUMN, ID_COLUMN):
+                    continue
+                kind = d.args.get("kind")
+                if kind is None:
+                    raise UnsupportedQueryError(f"column {d.name} needs a type")
+                columns[d.name] = _sql(_vector_types(kind.copy()))
+            return Plan(
+                "create_collection",
+                None,
+                target=name,
+                ddl={
+                    "name": name,
+                    "dim": dim,
+                    "columns": columns,
+                    "id_type": id_type,
+                    "exist_ok": bool(tree.args.get("exists")),
+                },
+                deps=deps,
+            )
+    name = table_name(schema.this if isinstance(schema, exp.Schema) else schema)
+    if name in catalog:
+        raise UnsupportedQueryError(f"{name} is a collection; DROP TABLE it first")
+    if analysis.sites:
+        return _search_statement("passthrough", statement, analysis, catalog, dims, expected, deps)
+    return _passthrough(statement, analysis, dims, expected, deps)
+
+
+def _plan_create_index(statement: Statement, catalog: Catalog, deps: tuple[str, ...]) -> Plan:
+    tree = statement.tree
+    index = tree.this
+    table = index.args.get("table") if isinstance(index, exp.Index) else None
+    name = table_name(table) if isinstance(table, exp.Table) else None
+    if name not in catalog:
+        return Plan("passthrough", statement.body, deps=deps)
+    assert name is not None
+    iparams = index.args.get("params")
+    using = iparams.args.get("using") if iparams is not None else None
+    kind = (using.name if using is not None else "").lower()
+    if kind not in _INDEXES:
+        raise UnsupportedQueryError(
+            f"a collection takes USING HNSW or USING IVF indexes on vec, not {kind or 'ART'}"
+        )
+    cols = iparams.args.get("columns") or []
+    col_names = [
+        c.this.name.lower() if isinstance(c, exp.Ordered) else c.name.lower() for c in cols
+    ]
+    if col_names != [VEC_COLUMN]:
+        raise UnsupportedQueryError("a vector index is on the vec column: USING HNSW (vec)")
+    metric = None
+    params: dict[str, Any] = {}
+    for prop in iparams.args.get("with_storage") or []:
+        key = (
+            prop.name.lower()
+            if not isinstance(prop, exp.Property)
+            else str(prop.this.name if isinstance(prop.this, exp.Expression) else prop.this).lower()
+        )
+        value = prop.args.get("value")
+        if isinstance(value, exp.Literal):
+            v: Any = value.this if value.is_string else _number(value.this)
+        elif isinstance(value, exp.Boolean):
+            v = value.this
+        elif isinstance(value, exp.Null):
+            v = None
+        elif isinstance(value, (exp.Var, exp.Column, exp.Identifier)):
+            v = value.name
+        else:
+            raise UnsupportedQueryError(f"index option {key} must be a constant")
+        if key == "metric":
+            metric = str(v).lower()
+        else:
+            params[key] = v
+    return Plan(
+        "create_index",
+        None,
+        target=catalog[name].name,
+        ddl={
+            "name": index.name,
+            "index": _INDEXES[kind],
+            "metric": metric,
+            "params": params,
+            "exist_ok": bool(tree.args.get("exists")),
+        },
+        deps=deps,
+    )
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
