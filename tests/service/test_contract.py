@@ -1,0 +1,186 @@
+"""One contract, three transports: embedded, gRPC and REST give the same results and raise
+the same exception classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import vecdb
+from vecdb.errors import (
+    AlreadyExistsError,
+    DimensionMismatchError,
+    InvalidArgumentError,
+    NotFoundError,
+    VecdbError,
+)
+
+DIM = 8
+N = 60
+
+
+def data() -> tuple[list[int], np.ndarray, list[dict[str, Any]]]:
+    rng = np.random.default_rng(7)
+    vecs = rng.normal(size=(N, DIM)).astype(np.float32)
+    rows = [{"title": f"t{i}", "year": 2000 + i % 25} for i in range(N)]
+    return list(range(1, N + 1)), vecs, rows
+
+
+def make(db: Any, index: str = "hnsw") -> Any:
+    c = db.create_collection(
+        "docs",
+        dim=DIM,
+        metric="cosine",
+        index=index,
+        columns={"title": "VARCHAR", "year": "INTEGER"},
+    )
+    ids, vecs, rows = data()
+    assert c.upsert(ids=ids, vectors=vecs, rows=rows) == N
+    return c
+
+
+def brute(q: np.ndarray, mask: np.ndarray | None = None, k: int = 5) -> list[int]:
+    ids, vecs, _ = data()
+    v = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    d = 1 - v @ (q / np.linalg.norm(q))
+    if mask is not None:
+        d = np.where(mask, d, np.inf)
+    order = np.argsort(d, kind="stable")[:k]
+    return [ids[i] for i in order if np.isfinite(d[i])]
+
+
+def embedded_error(fn: Any) -> type[BaseException]:
+    """The class the embedded engine raises for ``fn(collection)``."""
+    with vecdb.connect(confined=True) as db:
+        c = make(db)
+        with pytest.raises(VecdbError) as ei:
+            fn(db, c)
+        return type(ei.value)
+
+
+def test_catalog(backend: Any) -> None:
+    c = make(backend)
+    assert c.name == "docs" and c.dim == DIM
+    assert backend.list_collections() == ["docs"]
+    d = backend.get_collection("docs").describe()
+    assert d["dim"] == DIM and d["metric"] == "cosine" and d["count"] == N
+    assert d["columns"] == {"title": "VARCHAR", "year": "INTEGER"}
+    backend.drop_collection("docs")
+    assert backend.list_collections() == []
+    backend.drop_collection("docs", missing_ok=True)
+
+
+def test_search_get_count(backend: Any) -> None:
+    c = make(backend)
+    _, vecs, rows = data()
+    q = vecs[3] + 0.01
+    hits = c.search(q, k=5)
+    assert [h.id for h in hits] == brute(q)
+    assert all(h.row is None for h in hits)
+    assert hits[0].distance == pytest.approx(
+        1 - float(vecs[3] @ q / np.linalg.norm(vecs[3]) / np.linalg.norm(q)), abs=1e-4
+    )
+    batch = c.search(np.stack([vecs[0], vecs[1]]), k=3, include=["title"])
+    assert [[h.id for h in hs] for hs in batch] == [brute(vecs[0], k=3), brute(vecs[1], k=3)]
+    assert batch[0][0].row == {"title": "t0"}
+    recs = c.get([5, 999, 2])
+    assert [r.id for r in recs] == [5, 2]
+    np.testing.assert_allclose(recs[0].vector, vecs[4], rtol=1e-6)
+    assert recs[0].row == rows[4]
+    assert c.count() == N
+
+
+def test_filtered_search(backend: Any) -> None:
+    c = make(backend)
+    _, vecs, rows = data()
+    years = np.array([r["year"] for r in rows])
+    q = vecs[10]
+    hits = c.search(q, k=5, where="year >= $y", params={"y": 2020}, include="*")
+    assert [h.id for h in hits] == brute(q, years >= 2020)
+    assert all(h.row["year"] >= 2020 for h in hits)
+    # a filter that matches fewer rows than k returns every match
+    few = c.search(q, k=10, where="year = 2001")
+    assert sorted(h.id for h in few) == [i + 1 for i in range(N) if years[i] == 2001]
+    assert c.count(where="year < 2005") == int((years < 2005).sum())
+
+
+def test_delete(backend: Any) -> None:
+    c = make(backend)
+    assert c.delete(ids=[1, 2, 3]) == 3
+    assert c.count() == N - 3
+    assert c.get([1, 2]) == []
+    _, _, rows = data()
+    n_old = sum(1 for i, r in enumerate(rows) if r["year"] < 2003 and i >= 3)
+    assert c.delete(where="year < 2003") == n_old
+    assert c.count() == N - 3 - n_old
+    assert all(h.id > 3 for h in c.search(data()[1][0], k=N))
+
+
+def test_upsert_replaces(backend: Any) -> None:
+    c = make(backend)
+    v = np.ones(DIM, dtype=np.float32)
+    assert c.upsert(ids=[1], vectors=v[None, :], rows=[{"title": "new", "year": 1999}]) == 1
+    (rec,) = c.get([1])
+    assert rec.row == {"title": "new", "year": 1999}
+    np.testing.assert_allclose(rec.vector, v)
+    assert c.count() == N
+
+
+def test_sql(backend: Any) -> None:
+    make(backend)
+    res = backend.sql("SELECT id, title FROM docs WHERE year = 2003 ORDER BY id")
+    assert res.columns == ["id", "title"]
+    _, _, rows = data()
+    assert [tuple(r) for r in res.fetchall()] == [
+        (i + 1, r["title"]) for i, r in enumerate(rows) if r["year"] == 2003
+    ]
+    _, vecs, _ = data()
+    q = vecs[7]
+    res = backend.sql("SELECT id FROM docs ORDER BY cosine(vec, $q) LIMIT 3", {"q": q.tolist()})
+    assert [r[0] for r in res.fetchall()] == brute(q, k=3)
+
+
+# --------------------------------------------------------------------------- errors
+
+ERROR_CASES = {
+    "wrong_dim_upsert": lambda db, c: c.upsert(ids=[100], vectors=np.ones((1, DIM + 1))),
+    "wrong_dim_search": lambda db, c: c.search(np.ones(DIM - 1), k=3),
+    "nan_vector": lambda db, c: c.upsert(ids=[100], vectors=np.full((1, DIM), np.nan)),
+    "nan_query": lambda db, c: c.search(np.full(DIM, np.nan), k=3),
+    "unknown_collection": lambda db, c: db.get_collection("nope"),
+    "duplicate_collection": lambda db, c: db.create_collection("docs", dim=DIM),
+    "duplicate_add": lambda db, c: c.add(ids=[1], vectors=np.ones((1, DIM))),
+    "bad_predicate": lambda db, c: c.search(np.ones(DIM), k=3, where="year >>> 2"),
+    "unknown_column": lambda db, c: c.search(np.ones(DIM), k=3, where="nosuch = 1"),
+    "bad_k": lambda db, c: c.search(np.ones(DIM), k=0),
+    "bad_sql": lambda db, c: db.sql("SELEC id FROM docs"),
+    "drop_missing": lambda db, c: db.drop_collection("nope"),
+}
+
+EXPECTED: dict[str, type[BaseException]] = {
+    "wrong_dim_upsert": DimensionMismatchError,
+    "wrong_dim_search": DimensionMismatchError,
+    "nan_vector": InvalidArgumentError,
+    "nan_query": InvalidArgumentError,
+    "unknown_collection": NotFoundError,
+    "duplicate_collection": AlreadyExistsError,
+    "duplicate_add": AlreadyExistsError,
+    "drop_missing": NotFoundError,
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERROR_CASES))
+def test_errors(backend: Any, case: str) -> None:
+    fn = ERROR_CASES[case]
+    expected = embedded_error(fn)
+    if case in EXPECTED:
+        assert issubclass(expected, EXPECTED[case])
+    c = make(backend)
+    with pytest.raises(VecdbError) as ei:
+        fn(backend, c)
+    assert type(ei.value) is expected, (type(ei.value), expected, str(ei.value))
+    # a rejected request changes nothing
+    assert c.count() == N
+    assert backend.list_collections() == ["docs"]
