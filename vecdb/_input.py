@@ -124,9 +124,7 @@ def as_ids(ids: Any, id_type: str) -> np.ndarray:
     return arr
 
 
-def table_to_parts(
-    table: Any, columns: dict[str, str]
-) -> tuple[Any, Any, dict[str, pa.Array]]:
+def table_to_parts(table: Any, columns: dict[str, str]) -> tuple[Any, Any, dict[str, pa.Array]]:
     """Split a pandas/Arrow/Polars table into ids, vectors and column arrays."""
     if not isinstance(table, pa.Table):
         if hasattr(table, "to_arrow"):  # polars
@@ -143,8 +141,7 @@ def table_to_parts(
     for need in ("id", "vec"):
         if need not in names:
             raise InvalidArgumentError(
-                f"the table has no '{need}' column; it needs 'id' and 'vec' columns "
-                f"(has {names})"
+                f"the table has no '{need}' column; it needs 'id' and 'vec' columns (has {names})"
             )
     vec = table.column("vec").combine_chunks()
     if pa.types.is_fixed_size_list(vec.type) or pa.types.is_list(vec.type):
@@ -170,9 +167,7 @@ def table_to_parts(
     return table.column("id"), vectors, cols
 
 
-def rows_to_columns(
-    rows: Any, n: int, columns: dict[str, str]
-) -> dict[str, list[Any]]:
+def rows_to_columns(rows: Any, n: int, columns: dict[str, str]) -> dict[str, list[Any]]:
     """A list of row dicts -> column lists (missing keys are NULL)."""
     if rows is None:
         return {}

@@ -115,8 +115,11 @@ class CollectionSpec:
     def config(self) -> dict[str, Any]:
         """The part of the spec an index checkpoint depends on."""
         return {
-            "dim": self.dim, "metric": self.metric, "index": self.index,
-            "index_params": self.index_params, "id_type": self.id_type,
+            "dim": self.dim,
+            "metric": self.metric,
+            "index": self.index,
+            "index_params": self.index_params,
+            "id_type": self.id_type,
         }
 
 
@@ -222,9 +225,7 @@ class Collection:
         self._col_types = dict(spec.columns)
         self._dropped = False
         self.store = VectorStore(spec.dim, spec.id_type)  # type: ignore[arg-type]
-        self.index = INDEX_TYPES[spec.index](
-            spec.dim, spec.metric, spec.index_params, self.store
-        )
+        self.index = INDEX_TYPES[spec.index](spec.dim, spec.metric, spec.index_params, self.store)
 
     # ---- properties ----------------------------------------------------------------------
     @property
@@ -274,9 +275,14 @@ class Collection:
         'exact'
         """
         return {
-            "name": self.name, "dim": self.dim, "metric": self.metric,
-            "index": self.index_kind, "index_params": self.index_params,
-            "columns": self.columns, "id_type": self.id_type, "count": self.count(),
+            "name": self.name,
+            "dim": self.dim,
+            "metric": self.metric,
+            "index": self.index_kind,
+            "index_params": self.index_params,
+            "columns": self.columns,
+            "id_type": self.id_type,
+            "count": self.count(),
         }
 
     def __repr__(self) -> str:
@@ -310,7 +316,7 @@ class Collection:
                 self.index.load(path)
                 self._catch_up(cur, seq)
                 self._ckpt_seq = seq
-                n = cur.execute(f"SELECT count(*) FROM {self._table}").fetchone()[0]
+                n = cur.execute(f"SELECT count(*) FROM {self._table}").fetchall()[0][0]
                 if n == self.store.n_alive:
                     return
             except (OSError, ValueError, RuntimeError):
@@ -329,7 +335,8 @@ class Collection:
     def _resync(self, cur: duckdb.DuckDBPyConnection, ids: np.ndarray) -> None:
         """Make the in-memory state of ``ids`` match DuckDB (present -> upsert, absent -> drop)."""
         tbl = _arrow(
-            cur, f"SELECT id, vec FROM {self._table} WHERE id IN (SELECT unnest($ids))",
+            cur,
+            f"SELECT id, vec FROM {self._table} WHERE id IN (SELECT unnest($ids))",
             {"ids": ids.tolist()},
         )
         found_ids, vectors = self._arrow_vectors(tbl)
@@ -351,7 +358,7 @@ class Collection:
         return normalize(vectors) if self.metric == "cosine" else vectors
 
     def _rebuild_from_duckdb(self, cur: duckdb.DuckDBPyConnection) -> None:
-        n = cur.execute(f"SELECT count(*) FROM {self._table}").fetchone()[0]
+        n = cur.execute(f"SELECT count(*) FROM {self._table}").fetchall()[0][0]
         show = n >= 100_000 and sys.stderr.isatty()
         t0 = time.perf_counter()
         store = VectorStore(self.dim, self.id_type, capacity=max(n, 16))  # type: ignore[arg-type]
@@ -419,8 +426,10 @@ class Collection:
     def _write(self, ids: Any, vectors: Any, rows: Any, *, replace: bool) -> int:
         self._check_open()
         table_cols: dict[str, Any] = {}
-        if ids is not None and not isinstance(ids, (list, tuple, np.ndarray, range)) and (
-            hasattr(ids, "columns") or hasattr(ids, "column_names")
+        if (
+            ids is not None
+            and not isinstance(ids, (list, tuple, np.ndarray, range))
+            and (hasattr(ids, "columns") or hasattr(ids, "column_names"))
         ):
             if vectors is not None or rows is not None:
                 raise InvalidArgumentError("pass either a table or ids/vectors/rows, not both")
@@ -437,7 +446,9 @@ class Collection:
         cols = table_cols or rows_to_columns(rows, len(id_arr), self._col_types)
         if len(id_arr) == 0:
             return 0
-        arrays: dict[str, Any] = {"id": pa.array(id_arr.tolist() if self.id_type == "str" else id_arr)}
+        arrays: dict[str, Any] = {
+            "id": pa.array(id_arr.tolist() if self.id_type == "str" else id_arr)
+        }
         for name in self._col_types:
             value = cols.get(name)
             if value is None:
@@ -465,13 +476,16 @@ class Collection:
                     )
             names = ", ".join(_q(c) for c in batch.column_names)
             verb = "INSERT OR REPLACE" if replace else "INSERT"
-            with self._transaction("write") as (cur, seq):
-                cur.register("__vecdb_in", batch)
-                try:
-                    cur.execute(f"{verb} INTO {self._table} ({names}) SELECT {names} FROM __vecdb_in")
+            cur = self._db._cursor()
+            cur.register("__vecdb_in", batch)
+            try:
+                with self._transaction("write") as (cur, seq):
+                    cur.execute(
+                        f"{verb} INTO {self._table} ({names}) SELECT {names} FROM __vecdb_in"
+                    )
                     cur.execute(f"INSERT INTO {self._log} SELECT {seq}, id FROM __vecdb_in")
-                finally:
-                    cur.unregister("__vecdb_in")
+            finally:
+                cur.unregister("__vecdb_in")
             self._apply(id_arr, prepared, None)
             self._after_write(len(id_arr))
         return len(id_arr)
@@ -549,10 +563,13 @@ class Collection:
         with self._write_lock:
             with self._transaction("statement") as (cur, seq):
                 touched = cur.execute(sql, params).fetchall()
-                ids = np.asarray([t[0] for t in touched], dtype=object if self.id_type == "str" else np.int64)
+                ids = np.asarray(
+                    [t[0] for t in touched], dtype=object if self.id_type == "str" else np.int64
+                )
                 if len(ids):
                     tbl = _arrow(
-                        cur, f"SELECT id, vec FROM {self._table} WHERE id IN (SELECT unnest($ids))",
+                        cur,
+                        f"SELECT id, vec FROM {self._table} WHERE id IN (SELECT unnest($ids))",
                         {"ids": ids.tolist()},
                     )
                     found_ids, vectors = self._arrow_vectors(tbl)
@@ -614,7 +631,7 @@ class Collection:
             return int(
                 self._db._cursor()
                 .execute(f"SELECT count(*) FROM {self._table} WHERE ({pred})", params)
-                .fetchone()[0]
+                .fetchall()[0][0]
             )
         except duckdb.Error as e:
             raise map_duckdb_error(e, "where") from e
@@ -747,10 +764,16 @@ class Collection:
         [Hit(id=2, distance=5.0, row={'y': 2024})]
         """
         if (
-            where is None and include is None and self._hot is not None
+            where is None
+            and include is None
+            and self._hot is not None
             and (ef is None or type(ef) is int and ef > 0)
-            and type(query) is np.ndarray and query.dtype == np.float32 and query.ndim == 1
-            and type(k) is int and 0 < k <= MAX_K and query.shape[0] == self._spec.dim
+            and type(query) is np.ndarray
+            and query.dtype == np.float32
+            and query.ndim == 1
+            and type(k) is int
+            and 0 < k <= MAX_K
+            and query.shape[0] == self._spec.dim
         ):
             hits = self._search_hot(query, k, ef)
             if hits is not None:

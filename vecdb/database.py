@@ -110,8 +110,12 @@ class Database:
                 "FROM _vecdb.collections ORDER BY name"
             ).fetchall():
                 spec = CollectionSpec(
-                    name=row[0], dim=row[1], metric=row[2], index=row[3],
-                    index_params=json.loads(row[4]), columns=dict(json.loads(row[5])),
+                    name=row[0],
+                    dim=row[1],
+                    metric=row[2],
+                    index=row[3],
+                    index_params=json.loads(row[4]),
+                    columns=dict(json.loads(row[5])),
                     id_type=row[6],
                 )
                 coll = Collection(self, spec, seq=row[7])
@@ -170,9 +174,7 @@ class Database:
         if metric not in METRICS:
             raise InvalidArgumentError(f"metric must be one of {list(METRICS)}, got {metric!r}")
         if index not in INDEX_TYPES:
-            raise InvalidArgumentError(
-                f"index must be one of {sorted(INDEX_TYPES)}, got {index!r}"
-            )
+            raise InvalidArgumentError(f"index must be one of {sorted(INDEX_TYPES)}, got {index!r}")
         if id_type not in ("int", "str"):
             raise InvalidArgumentError(f"id_type must be 'int' or 'str', got {id_type!r}")
         if index_params is not None and not isinstance(index_params, dict):
@@ -215,8 +217,15 @@ class Database:
                 cur.execute(f"CREATE TABLE _vecdb.{_q('log_' + name)} (seq BIGINT, id {id_sql})")
                 cur.execute(
                     "INSERT INTO _vecdb.collections VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                    [name, dim, metric, index, json.dumps(params),
-                     json.dumps(list(cols.items())), id_type],
+                    [
+                        name,
+                        dim,
+                        metric,
+                        index,
+                        json.dumps(params),
+                        json.dumps(list(cols.items())),
+                        id_type,
+                    ],
                 )
                 cur.execute("COMMIT")
             except duckdb.Error as e:

@@ -74,7 +74,10 @@ class VectorIndex:
         raise NotImplementedError
 
     def search(
-        self, queries: np.ndarray, k: int, knob: int | None = None,
+        self,
+        queries: np.ndarray,
+        k: int,
+        knob: int | None = None,
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Nearest ``k`` labels to each query; ``allowed`` is a bool array over labels."""

@@ -82,7 +82,10 @@ class ExactIndex(VectorIndex):
         pass
 
     def search(
-        self, queries: np.ndarray, k: int, knob: int | None = None,
+        self,
+        queries: np.ndarray,
+        k: int,
+        knob: int | None = None,
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         store = self.store

@@ -1,8 +1,9 @@
 """HNSW through hnswlib.
 
 Cosine runs in hnswlib's cosine space (it normalizes in C++, so the hot path need not; the
-stored vectors are unit already), which returns ``1 - cos``, the cosine distance; Euclidean comes back squared and is square-rooted; inner product comes back as
-``1 - a.b`` and is shifted to ``-a.b``.
+stored vectors are unit already), which returns ``1 - cos``, the cosine distance. Euclidean
+comes back squared and is square-rooted; inner product comes back as ``1 - a.b`` and is
+shifted to ``-a.b``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,10 @@ class HnswIndex(VectorIndex):
         return labels, self._convert(d)
 
     def search(
-        self, queries: np.ndarray, k: int, knob: int | None = None,
+        self,
+        queries: np.ndarray,
+        k: int,
+        knob: int | None = None,
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         idx = self._index
@@ -121,9 +125,7 @@ class HnswIndex(VectorIndex):
 
     def load(self, directory: Path) -> None:
         idx = hnswlib.Index(space=_SPACE[self.metric], dim=self.dim)
-        idx.load_index(
-            str(directory / "hnsw.bin"), max_elements=max(self.store.n_labels, 1024)
-        )
+        idx.load_index(str(directory / "hnsw.bin"), max_elements=max(self.store.n_labels, 1024))
         if idx.get_current_count() != self.store.n_labels:
             raise ValueError("hnsw checkpoint and vector store disagree on the label count")
         idx.set_ef(self.params["ef_search"])

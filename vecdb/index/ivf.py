@@ -68,7 +68,8 @@ class IvfIndex(VectorIndex):
         nlist = self.params.get("nlist") or max(16, min(int(4 * math.sqrt(n)), n // 39))
         metric = self._faiss_metric()
         quantizer = (
-            faiss.IndexFlatL2(self.dim) if metric == faiss.METRIC_L2
+            faiss.IndexFlatL2(self.dim)
+            if metric == faiss.METRIC_L2
             else faiss.IndexFlatIP(self.dim)
         )
         pq = self.params.get("pq")
@@ -113,7 +114,10 @@ class IvfIndex(VectorIndex):
         return -d
 
     def search(
-        self, queries: np.ndarray, k: int, knob: int | None = None,
+        self,
+        queries: np.ndarray,
+        k: int,
+        knob: int | None = None,
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         if self._index is None:
@@ -131,7 +135,9 @@ class IvfIndex(VectorIndex):
             return self._rerank(queries, labels, k)
         return labels, self._to_distance(d).astype(np.float32, copy=False)
 
-    def _rerank(self, queries: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _rerank(
+        self, queries: np.ndarray, cand: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """PQ distances are approximate: re-measure candidates on the stored vectors."""
         store = self.store
         out_l = np.full((len(queries), k), -1, dtype=np.int64)
@@ -139,7 +145,11 @@ class IvfIndex(VectorIndex):
         for i, row in enumerate(cand):
             row = row[row >= 0]
             lab, dist = exact_topk(
-                store.vectors[row], store.sqnorms[row], queries[i : i + 1], k, self.metric,
+                store.vectors[row],
+                store.sqnorms[row],
+                queries[i : i + 1],
+                k,
+                self.metric,
                 labels=row,
             )
             out_l[i, : lab.shape[1]] = lab[0]

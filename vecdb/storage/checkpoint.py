@@ -41,9 +41,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_checkpoint(
-    root: Path, seq: int, config: dict[str, Any], save: Any
-) -> None:
+def write_checkpoint(root: Path, seq: int, config: dict[str, Any], save: Any) -> None:
     """Write a checkpoint covering writes up to ``seq``.
 
     ``save(directory) -> list[str]`` writes the files and names them.

@@ -90,9 +90,7 @@ class VectorStore:
             hit = keys[pos] == ids
             return np.where(hit, labels[pos], -1)
         get = self._label_of.get
-        return np.fromiter(
-            (get(i, -1) for i in ids.tolist()), dtype=np.int64, count=len(ids)
-        )
+        return np.fromiter((get(i, -1) for i in ids.tolist()), dtype=np.int64, count=len(ids))
 
     def live_labels(self) -> np.ndarray:
         """All live labels, ascending."""
