@@ -162,3 +162,10 @@ def backend(request: Any, tmp_path: Any) -> Iterator[Any]:
             client = RestDatabase(srv.http_url)
         yield client
         client.close()
+
+
+@pytest.fixture
+def server_factory() -> Any:
+    """``running_server`` (a context manager: path, ServerConfig) for tests that need
+    special settings."""
+    return running_server
