@@ -441,6 +441,7 @@ def _vectors(v: list[list[float]] | None) -> np.ndarray | None:
     if v is None:
         return None
     try:
-        return np.asarray(v, dtype=np.float32)
+        with np.errstate(over="ignore"):  # out-of-range floats become inf; the engine rejects
+            return np.asarray(v, dtype=np.float32)
     except (ValueError, TypeError):
         raise InvalidArgumentError("vectors must all have the same length") from None

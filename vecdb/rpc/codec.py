@@ -63,7 +63,8 @@ def as_float32_matrix(vectors: Any, what: str = "vectors") -> np.ndarray:
     dtype('float32')
     """
     try:
-        arr = np.asarray(vectors, dtype=np.float32)
+        with np.errstate(over="ignore"):  # out-of-range floats become inf; the engine rejects
+            arr = np.asarray(vectors, dtype=np.float32)
     except (ValueError, TypeError) as e:
         raise InvalidArgumentError(f"{what} must be numeric and rectangular: {e}") from None
     return np.ascontiguousarray(arr)
