@@ -31,15 +31,21 @@ if TYPE_CHECKING:
 
 __all__ = ["search", "choose"]
 
-#: an allow-list whose exact scan costs at most this many multiply-adds is scanned exactly
-EXACT_BUDGET = 3_000_000
-#: graph over-fetch beyond which the exact scan (or hnswlib's own filter) is cheaper
+#: cost model, in microseconds on one core (measured on glove-50 / siftsmall, see benchmarks/):
+#: an exact scan costs per multiply-add and per row (top-k selection); an HNSW walk costs
+#: per unit of ef per dimension. Only the ratio between the two matters.
+EXACT_US_PER_MADD = 0.0005
+EXACT_US_PER_ROW = 0.004
+GRAPH_US_PER_EF_DIM = 0.02
+#: graph over-fetch beyond which hnswlib's own in-graph filter is used instead
 MAX_OVERFETCH = 4_096
 #: cache the gathered allow-list vectors when they take at most this many bytes
 SUBMATRIX_CACHE_BYTES = 256 << 20
 
 
-def choose(n_alive: int, n_allowed: int | None, k: int, dim: int, kind: str) -> str:
+def choose(
+    n_alive: int, n_allowed: int | None, k: int, dim: int, kind: str, ef: int = 64
+) -> str:
     """The strategy for a search: see the module docstring.
 
     >>> choose(100_000, None, 10, 50, "hnsw"), choose(100_000, 500, 10, 50, "hnsw")
@@ -49,12 +55,15 @@ def choose(n_alive: int, n_allowed: int | None, k: int, dim: int, kind: str) -> 
     """
     if n_allowed is None:
         return "exact" if kind == "exact" else "index"
-    if kind == "exact" or n_allowed <= k or n_allowed * dim <= EXACT_BUDGET:
+    if kind == "exact" or n_allowed <= k:
         return "exact-allowlist"
-    if kind == "hnsw" and _overfetch(k, n_allowed, n_alive) > MAX_OVERFETCH:
-        # a graph walk would need too many candidates; scan unless the scan is huge too
-        return "exact-allowlist" if n_allowed * dim <= 16 * EXACT_BUDGET else "index+allowlist"
-    return "index+allowlist"
+    exact_us = n_allowed * (dim * EXACT_US_PER_MADD + EXACT_US_PER_ROW)
+    if kind == "hnsw":
+        walk = max(ef, _overfetch(k, n_allowed, n_alive))
+    else:  # ivf scans about nprobe/nlist of the rows whatever the filter
+        walk = max(ef, int(math.sqrt(n_alive)))
+    index_us = walk * dim * GRAPH_US_PER_EF_DIM
+    return "exact-allowlist" if exact_us <= index_us else "index+allowlist"
 
 
 def _overfetch(k: int, n_allowed: int, n_alive: int) -> int:
@@ -73,7 +82,9 @@ def search(
     """Labels and distances per query (``min(k, matching)`` each) and the plan info."""
     n_alive = store.n_alive
     n_allowed = None if allow is None else len(allow.labels)
-    strategy = choose(n_alive, n_allowed, k, store.dim, index.kind)
+    strategy = choose(
+        n_alive, n_allowed, k, store.dim, index.kind, knob or index.params.get("ef_search", 64)
+    )
     want = min(k, n_alive if n_allowed is None else n_allowed)
     info: dict[str, Any] = {
         "strategy": strategy,
