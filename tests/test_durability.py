@@ -12,6 +12,7 @@ The file's default runtime is kept under a minute; ``-m slow`` adds longer crash
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -137,8 +138,8 @@ def _child_main(argv: list[str]) -> int:
                 db.checkpoint()
                 print("ckpt", flush=True)
         print("done", flush=True)
-        time.sleep(120)  # wait for SIGKILL: never close, so nothing is checkpointed
-        return 1
+        os.kill(os.getpid(), signal.SIGKILL)  # crash: never close, so nothing is checkpointed
+        return 1  # not reached
     if mode == "hold":
         db = vecdb.connect(path)
         print("ready", flush=True)
@@ -440,6 +441,37 @@ def test_damaged_checkpoint_is_rebuilt(
         _assert_same(after, _snapshot(db.get_collection(COLL), universe))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: a checkpoint left by a crash inside drop_collection is loaded into a "
+    "new collection of the same name and config (see /tmp/spec/engine-bugs.md)",
+)
+def test_stale_checkpoint_of_dropped_collection_is_ignored(tmp_path: Path) -> None:
+    """A crash between drop_collection's DuckDB commit and its removal of the index files
+    leaves a checkpoint behind; a new collection of the same name must not load it."""
+    path = tmp_path / "db"
+    with vecdb.connect(path) as db:
+        ids = np.arange(100, 150)  # one write of 50 rows, like the new collection's below
+        vecs = np.random.default_rng(0).standard_normal((50, DIM)).astype(np.float32)
+        _create(db, "exact").upsert(ids, vecs, [{"grp": 0}] * 50)
+    stale = tmp_path / "stale"
+    shutil.copytree(path / "index" / COLL, stale)
+    with vecdb.connect(path) as db:
+        db.drop_collection(COLL)
+    shutil.copytree(stale, path / "index" / COLL)  # as if the process died inside the drop
+    proc = subprocess.run(
+        [sys.executable, __file__, "stream", path, "exact", 3, 1, 0, -1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "done" in proc.stdout, proc.stderr
+    with vecdb.connect(path) as db:
+        coll = db.get_collection(COLL)
+        assert coll.count() == 50
+        assert {h.id for h in coll.search(np.ones(DIM, np.float32), k=60)} == set(range(50))
+
+
 # ---- SIGKILL during a stream of writes -------------------------------------------------------
 def _crash_rounds(tmp_path: Path, kind: str, rounds: int, n_ops: int, seed: int) -> None:
     """Rounds of: child streams writes, parent SIGKILLs it after some acks, reopens, checks."""
@@ -450,7 +482,7 @@ def _crash_rounds(tmp_path: Path, kind: str, rounds: int, n_ops: int, seed: int)
     for rnd in range(rounds):
         op_seed, id_base = seed * 100 + rnd, rnd * 100_000
         ops = _ops(op_seed, n_ops, id_base)
-        kill_after = int(rng.integers(9, n_ops - 5))
+        kill_after = int(rng.integers(9, min(n_ops - 5, max(30, n_ops * 2 // 3))))
         ckpt_at = int(rng.integers(4, kill_after)) if rnd % 2 == 0 else -1
         proc = _spawn("stream", path, kind, op_seed, n_ops, id_base, ckpt_at)
         lines = _read_until(proc, "ack")
