@@ -342,7 +342,7 @@ class Collection:
         found_ids, vectors = self._arrow_vectors(tbl)
         present = set(found_ids.tolist())
         gone = np.asarray([i for i in ids.tolist() if i not in present], dtype=ids.dtype)
-        self._apply(found_ids, vectors, gone)
+        self._apply(found_ids, self._prepare(vectors), gone)
 
     def _arrow_vectors(self, tbl: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         ids = tbl.column("id").to_numpy(zero_copy_only=False)

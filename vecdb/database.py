@@ -61,7 +61,7 @@ def connect(
 ) -> Any:
     """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
 
-    ``"grpc://host:port"`` returns a remote database with the same API (``api_key`` and
+    ``"grpc://host:port"`` (``grpcs://`` for TLS) returns a remote database with the same API (``api_key`` and
     ``timeout`` apply to it). ``confined=True`` refuses SQL that reaches files, the network,
     extensions or settings, as the server does.
 
@@ -71,7 +71,7 @@ def connect(
     True
     >>> db.close()
     """
-    if isinstance(path, str) and path.startswith("grpc://"):
+    if isinstance(path, str) and path.startswith(("grpc://", "grpcs://")):
         from vecdb.client import connect_remote
 
         return connect_remote(path, api_key=api_key, timeout=timeout)
@@ -205,6 +205,10 @@ class Database:
                     f"collection {name!r} already exists; use get_collection({name!r}) or "
                     "exist_ok=True"
                 )
+            if self._root is not None:
+                # a crash inside an earlier drop_collection can leave that collection's
+                # checkpoint behind; it must never be mistaken for this new one's
+                remove_checkpoints(self._root / "index" / name)
             id_sql = "BIGINT" if id_type == "int" else "VARCHAR"
             col_sql = "".join(f", {_q(c)} {t}" for c, t in cols.items())
             cur = self._cursor()
