@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-from vecdb_server.config import ServerConfig
 
 from vecdb.errors import (
     InternalError,
@@ -35,6 +34,7 @@ from vecdb.errors import (
     UnauthenticatedError,
     VecdbError,
 )
+from vecdb_server.config import ServerConfig
 
 log = logging.getLogger("vecdb.server")
 

@@ -21,11 +21,11 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from vecdb_server.core import ServiceCore, as_vecdb_error
 
 from vecdb.errors import InvalidArgumentError, VecdbError
 from vecdb.rpc import codec
 from vecdb.rpc.v1 import vecdb_pb2 as pb
+from vecdb_server.core import ServiceCore, as_vecdb_error
 
 log = logging.getLogger("vecdb.server.grpc")
 

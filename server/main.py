@@ -93,6 +93,7 @@ class VecdbServer:
     def start(self) -> VecdbServer:
         """Bind both ports and start serving; returns when both accept connections."""
         import uvicorn
+
         from vecdb_server.grpc_service import GrpcServer
         from vecdb_server.rest import create_app
 

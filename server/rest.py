@@ -26,9 +26,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from vecdb_server.core import ServiceCore, as_vecdb_error
 
 from vecdb.errors import InvalidArgumentError, VecdbError
+from vecdb_server.core import ServiceCore, as_vecdb_error
 
 __all__ = ["create_app"]
 

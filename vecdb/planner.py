@@ -43,9 +43,7 @@ MAX_OVERFETCH = 4_096
 SUBMATRIX_CACHE_BYTES = 256 << 20
 
 
-def choose(
-    n_alive: int, n_allowed: int | None, k: int, dim: int, kind: str, ef: int = 64
-) -> str:
+def choose(n_alive: int, n_allowed: int | None, k: int, dim: int, kind: str, ef: int = 64) -> str:
     """The strategy for a search: see the module docstring.
 
     >>> choose(100_000, None, 10, 50, "hnsw"), choose(100_000, 500, 10, 50, "hnsw")

@@ -12,13 +12,13 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
-from vecdb_server.config import ServerConfig
-from vecdb_server.main import VecdbServer
 
 import vecdb
 from vecdb.collection import Hit, Record
 from vecdb.errors import InvalidArgumentError, error_from_code
 from vecdb.result import Result
+from vecdb_server.config import ServerConfig
+from vecdb_server.main import VecdbServer
 
 # --------------------------------------------------------------------------- REST client
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+
+import vecdb
 from vecdb_server.config import ServerConfig
 from vecdb_server.core import ServiceCore
 from vecdb_server.rest import create_app
-
-import vecdb
 
 MAX_EXAMPLES = 25
 

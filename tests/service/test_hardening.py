@@ -11,7 +11,6 @@ import httpx
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from vecdb_server.config import ServerConfig
 
 import vecdb
 from vecdb.errors import (
@@ -20,6 +19,7 @@ from vecdb.errors import (
     ResourceExhaustedError,
     UnauthenticatedError,
 )
+from vecdb_server.config import ServerConfig
 
 DIM = 4
 FULL, RO = "full-key-123", "read-only-456"
