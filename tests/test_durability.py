@@ -269,6 +269,10 @@ def _manifest(root: Path) -> dict[str, Any]:
     return json.loads((root / "index" / COLL / "manifest.json").read_text())
 
 
+def _manifest_seq(root: Path, name: str) -> int:
+    return int(json.loads((root / "index" / name / "manifest.json").read_text())["seq"])
+
+
 # ---- close / reopen --------------------------------------------------------------------------
 def _build(path: Path, kind: str, metric: str = "l2", n: int = 600) -> tuple[Model, list[int]]:
     """A collection of ``n`` rows with overwrites and deletes; returns (model, every id)."""
@@ -565,6 +569,72 @@ def test_writes_after_checkpoint_are_replayed(tmp_path: Path, kind: str) -> None
     assert _manifest(path)["seq"] == n_ops  # close checkpointed the caught-up index
     with vecdb.connect(path) as db:
         _check_contents(db.get_collection(COLL), model, sorted(universe))
+
+
+_COMPACT_CHILD = """
+import os, signal, sys
+import numpy as np, vecdb
+path, kind, metric = sys.argv[1:4]
+V = np.random.default_rng(0).standard_normal((4000, 8)).astype("float32")
+db = vecdb.connect(path)
+c = db.create_collection("c", dim=8, metric=metric, index=kind, id_type="str",
+                         index_params={"nlist": 4} if kind == "ivf" else None)
+c.upsert([f"k{i}" for i in range(100)], V[:100])  # ivf: untrained at the checkpoint
+db.checkpoint()
+c.upsert([f"k{i}" for i in range(100, 3000)], V[100:3000])
+c.delete(ids=[f"k{i}" for i in range(0, 2100)])  # > 2000 dead labels and > 30%: compacts
+print("dead labels", c.store.n_dead, flush=True)
+c.upsert([f"k{i}" for i in range(3000, 4000)], V[3000:4000])
+c.upsert([f"k{i}" for i in range(2500, 2600)], V[2500:2600] * 2)
+c.delete(where="id LIKE 'k39%'")
+print("done", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize(("kind", "metric"), [("exact", "ip"), ("hnsw", "l2"), ("ivf", "ip")])
+def test_replay_after_compaction_with_str_ids(tmp_path: Path, kind: str, metric: str) -> None:
+    """String ids; a checkpoint before ivf trains; an automatic compaction (which renumbers
+    labels and checkpoints) mid-stream; more writes; SIGKILL. Reopen has exactly the rows."""
+    path = tmp_path / "db"
+    proc = subprocess.run(
+        [sys.executable, "-c", _COMPACT_CHILD, str(path), kind, metric],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL and "done" in proc.stdout, proc.stderr
+    assert "dead labels 0" in proc.stdout  # the deletes triggered compact()
+    assert _manifest_seq(path, "c") == 3  # ...whose checkpoint covers the first three writes
+    vecs = np.random.default_rng(0).standard_normal((4000, 8)).astype(np.float32)
+    want = {f"k{i}": vecs[i] for i in range(2100, 4000)}
+    for i in range(2500, 2600):
+        want[f"k{i}"] = vecs[i] * 2
+    for key in [k for k in want if k.startswith("k39")]:
+        del want[key]
+    keys = sorted(want)
+    mat = np.stack([want[k] for k in keys])
+    with vecdb.connect(path) as db:
+        coll = db.get_collection("c")
+        assert coll.count() == len(want)
+        got = {r.id: r.vector for r in coll.get([f"k{i}" for i in range(4000)])}
+        assert sorted(got) == keys
+        assert all(np.array_equal(got[k], want[k]) for k in keys)
+        queries = np.random.default_rng(1).standard_normal((10, 8)).astype(np.float32)
+        if metric == "l2":
+            dist = np.linalg.norm(mat[None, :, :] - queries[:, None, :], axis=2)
+        else:
+            dist = -(queries @ mat.T)
+        found = 0
+        for qi, hits in enumerate(coll.search(queries, k=10)):
+            assert len(hits) == 10
+            oracle = {keys[j] for j in np.argsort(dist[qi])[:10]}
+            found += len(oracle & {h.id for h in hits})
+            for h in hits:
+                assert abs(h.distance - dist[qi, keys.index(h.id)]) < 1e-4
+        assert found / 100 >= (1.0 if kind == "exact" else RECALL_MIN)
+        if kind == "ivf":
+            assert coll.index_params["trained"]
 
 
 # ---- one process per directory ----------------------------------------------------------------

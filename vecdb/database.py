@@ -62,8 +62,8 @@ def connect(
     """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
 
     ``"grpc://host:port"`` (``grpcs://`` for TLS) returns a remote database with the same API
-    (``api_key`` and ``timeout`` apply to it). ``confined=True`` refuses SQL that reaches files, the network,
-    extensions or settings, as the server does.
+    (``api_key`` and ``timeout`` apply to it). ``confined=True`` refuses SQL that reaches
+    files, the network, extensions or settings, as the server does.
 
     >>> import vecdb
     >>> db = vecdb.connect()
