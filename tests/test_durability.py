@@ -445,11 +445,6 @@ def test_damaged_checkpoint_is_rebuilt(
         _assert_same(after, _snapshot(db.get_collection(COLL), universe))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a checkpoint left by a crash inside drop_collection is loaded into a "
-    "new collection of the same name and config (see /tmp/spec/engine-bugs.md)",
-)
 def test_stale_checkpoint_of_dropped_collection_is_ignored(tmp_path: Path) -> None:
     """A crash between drop_collection's DuckDB commit and its removal of the index files
     leaves a checkpoint behind; a new collection of the same name must not load it."""
@@ -464,7 +459,7 @@ def test_stale_checkpoint_of_dropped_collection_is_ignored(tmp_path: Path) -> No
         db.drop_collection(COLL)
     shutil.copytree(stale, path / "index" / COLL)  # as if the process died inside the drop
     proc = subprocess.run(
-        [sys.executable, __file__, "stream", path, "exact", 3, 1, 0, -1],
+        [sys.executable, __file__, *map(str, ["stream", path, "exact", 3, 1, 0, -1])],
         capture_output=True,
         text=True,
         timeout=60,
