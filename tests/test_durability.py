@@ -159,6 +159,11 @@ def _child_main(argv: list[str]) -> int:
     raise SystemExit(f"unknown mode {mode!r}")
 
 
+def _child_env() -> dict[str, str]:
+    # faiss's OpenMP threads spin-wait; on a busy CI box that makes small adds slow, not wrong
+    return {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+
+
 def _spawn(*args: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, __file__, *map(str, args)],
@@ -166,6 +171,7 @@ def _spawn(*args: Any) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_child_env(),
     )
 
 
@@ -463,6 +469,7 @@ def test_stale_checkpoint_of_dropped_collection_is_ignored(tmp_path: Path) -> No
         capture_output=True,
         text=True,
         timeout=60,
+        env=_child_env(),
     )
     assert "done" in proc.stdout, proc.stderr
     with vecdb.connect(path) as db:
@@ -597,6 +604,7 @@ def test_replay_after_compaction_with_str_ids(tmp_path: Path, kind: str, metric:
         capture_output=True,
         text=True,
         timeout=120,
+        env=_child_env(),
     )
     assert proc.returncode == -signal.SIGKILL and "done" in proc.stdout, proc.stderr
     assert "dead labels 0" in proc.stdout  # the deletes triggered compact()
