@@ -281,3 +281,20 @@ def test_closed_database_raises(tmp_path) -> None:
         c.search([1, 0])
     with pytest.raises(errors.InvalidArgumentError):
         db.list_collections()
+
+
+def test_ivf_trains_itself_and_pq_distances_are_exact(db: vecdb.Database) -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(600, 8)).astype(np.float32)
+    c = db.create_collection(
+        "pq", dim=8, metric="l2", index="ivf", index_params={"nlist": 4, "pq": 2}
+    )
+    c.add(ids=np.arange(100), vectors=base[:100])
+    assert c.index_params["trained"] is False  # too few rows: searches run exactly
+    c.add(ids=np.arange(100, 600), vectors=base[100:])
+    assert c.index_params["trained"] is True and c.index_params["nlist"] == 4
+    for q in rng.normal(size=(5, 8)).astype(np.float32):
+        hits = c.search(q, k=5, nprobe=4)
+        true = np.sqrt(((base[[h.id for h in hits]] - q) ** 2).sum(1))
+        # PQ codes only pick candidates; reported distances are re-measured exactly
+        assert np.allclose([h.distance for h in hits], true, atol=1e-4)
