@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queries", type=int, default=None)
     p.add_argument("--peer-queries", type=int, default=200, help="query cap for slow peers")
     p.add_argument("--time-limit", type=float, default=60.0, help="s per setting, single-query")
+    p.add_argument("--repeats", type=int, default=3, help="passes per setting (median QPS)")
     p.add_argument("--in-process", action="store_true", help="no subprocess per system")
     return p
 
@@ -268,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             build=bp,
             max_queries=min(args.peer_queries, max_q or args.peer_queries) if slow_peer else max_q,
             time_limit_s=time_limit,
+            repeats=1 if quick else args.repeats,
         )
         print(f"# running {system} ...", file=log, flush=True)
         res = run_in_subprocess(cfg, fresh_process=not args.in_process)

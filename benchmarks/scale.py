@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 clustered=False,
                 build=BuildParams(index="hnsw", m=args.m, ef_construction=args.ef_construction),
                 time_limit_s=60.0,
+                repeats=3,
                 batch=False,
                 stop_recall=args.target,
             )
