@@ -25,16 +25,19 @@ from benchmarks.ann import fmt
 from benchmarks.data import cache_dir, clustered_blobs, write_dataset
 from benchmarks.runner import RunConfig, run_in_subprocess
 
-DEFAULT_EFS = "16,24,32,48,64,96,128,192,256,384,512,768,1024"
+DEFAULT_EFS = "10,12,16,24,32,48,64,96,128,192,256,384,512,768,1024"
 
 
-def dataset_for(n: int, dim: int, n_clusters: int, n_queries: int, seed: int) -> Path:
+def dataset_for(
+    n: int, dim: int, n_clusters: int, n_queries: int, seed: int, spread: float
+) -> Path:
     """Generate (once) and return the folder of an n x dim blob data set with ground truth."""
-    path = cache_dir() / "scale" / f"blobs-{n}-{dim}-{n_clusters}-{n_queries}-{seed}"
+    name = f"blobs-{n}-{dim}-{n_clusters}-{n_queries}-{seed}-{spread:g}"
+    path = cache_dir() / "scale" / name
     if (path / "meta.json").exists():
         return path
     print(f"# generating {n} x {dim} blobs and exact ground truth ...", file=sys.stderr, flush=True)
-    base, queries = clustered_blobs(n, dim, n_clusters, n_queries, seed=seed)
+    base, queries = clustered_blobs(n, dim, n_clusters, n_queries, spread=spread, seed=seed)
     return write_dataset(path, base, queries, "euclidean", k=100, name=path.name)
 
 
@@ -48,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clusters", type=int, default=1000)
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--spread", type=float, default=1.0, help="blob std (centres ~ N(0, 1))")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--target", type=float, default=0.95)
     p.add_argument("--efs", default=DEFAULT_EFS)
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     efs: list[int | None] = [int(v) for v in args.efs.split(",")]
     rows: list[dict[str, Any]] = []
     for n in [int(v) for v in args.sizes.split(",")]:
-        data = dataset_for(n, args.dim, args.clusters, args.queries, args.seed)
+        data = dataset_for(n, args.dim, args.clusters, args.queries, args.seed, args.spread)
         for system in [s.strip() for s in args.systems.split(",") if s.strip()]:
             cfg = RunConfig(
                 data=str(data),
