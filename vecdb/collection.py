@@ -803,7 +803,7 @@ class Collection:
         Returns ``None`` to send the call down the general path (bad input, closed database,
         an index that cannot answer), which raises or falls back as usual.
         """
-        norm2 = float(np.dot(query, query))
+        norm2 = float(query.dot(query))
         if not 0.0 < norm2 < math.inf or self._dropped or self._db._closed:
             return None
         rw = self._rw
@@ -817,7 +817,8 @@ class Collection:
             if res is None:
                 return None
             labels, dists = res
-            ids = store.ids[labels[0]].tolist()
+            # hnswlib labels are uint64; viewed as int64 the gather is ~5x cheaper
+            ids = store.ids[labels[0].view(np.int64)].tolist()
         finally:
             rw.release_read()
         return list(map(_new_hit, zip(ids, dists[0].tolist(), repeat(None))))

@@ -123,7 +123,9 @@ def search(
             info["candidates"] = want
             info["filter"] = "in-graph"
             return _finish(store, index, queries, want, res, allow, info)
-        ef = max(knob or 0, fetch)
+        # the walk must hold the `fetch` candidates and still have its usual width beyond
+        # them, or the far end of the candidate list is poor and filtered recall drops
+        ef = fetch + (knob or index.params["ef_search"])
         res = index.search(queries, fetch, ef)
         info["candidates"] = fetch
         info["filter"] = "overfetch"
