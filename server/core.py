@@ -13,6 +13,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import hmac
 import itertools
@@ -124,23 +125,22 @@ class Metrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str, str], int] = {}
         self._sums: dict[tuple[str, str, str], float] = {}
+        # per key: requests per latency bucket, non-cumulative, the last one past 10 s
         self._buckets: dict[tuple[str, str, str], list[int]] = {}
         self.started = time.time()
 
     def observe(self, transport: str, route: str, status: str, seconds: float) -> None:
-        """Count one finished request."""
+        """Count one finished request (one bucket increment; render() accumulates)."""
         key = (transport, route, status)
+        i = bisect.bisect_left(_BUCKETS, seconds)
         with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
-            self._sums[key] = self._sums.get(key, 0.0) + seconds
             b = self._buckets.get(key)
             if b is None:
-                b = self._buckets[key] = [0] * len(_BUCKETS)
-            for i, edge in enumerate(_BUCKETS):
-                if seconds <= edge:
-                    b[i] += 1
+                b = self._buckets[key] = [0] * (len(_BUCKETS) + 1)
+                self._sums[key] = 0.0
+            b[i] += 1
+            self._sums[key] += seconds
 
     def render(self, collection_rows: dict[str, int] | None = None) -> str:
         """Prometheus text exposition format (0.0.4)."""
@@ -149,9 +149,9 @@ class Metrics:
             "# TYPE vecdb_requests_total counter",
         ]
         with self._lock:
-            counts = dict(self._counts)
             sums = dict(self._sums)
-            buckets = {k: list(v) for k, v in self._buckets.items()}
+            buckets = {k: list(itertools.accumulate(v)) for k, v in self._buckets.items()}
+        counts = {k: b[-1] for k, b in buckets.items()}
         for (tr, route, status), n in sorted(counts.items()):
             lines.append(f"vecdb_requests_total{{{_labels(tr, route, status)}}} {n}")
         lines += [
@@ -160,7 +160,7 @@ class Metrics:
         ]
         for key, b in sorted(buckets.items()):
             lab = _labels(*key)
-            for edge, c in zip(_BUCKETS, b, strict=True):
+            for edge, c in zip(_BUCKETS, b[:-1], strict=True):
                 lines.append(f'vecdb_request_duration_seconds_bucket{{{lab},le="{edge}"}} {c}')
             lines.append(f'vecdb_request_duration_seconds_bucket{{{lab},le="+Inf"}} {counts[key]}')
             lines.append(f"vecdb_request_duration_seconds_sum{{{lab}}} {sums[key]:.6f}")
@@ -459,6 +459,32 @@ class ServiceCore:
         if nprobe is not None:
             kw["nprobe"] = nprobe
         return self.timed(lambda: coll.search(query, k=k, **kw), timeout)
+
+    def search_plain(
+        self,
+        name: str,
+        query: np.ndarray,
+        k: int = 10,
+        ef: int | None = None,
+        timeout: float | None = None,
+    ) -> tuple[list[Any], list[float]]:
+        """Ids and distances of one unfiltered query's nearest rows, without rows.
+
+        The hot path of the service: an unfiltered search without ``include`` never reaches
+        DuckDB, so there is nothing for the watchdog to interrupt; the request timeout is
+        enforced by checking the elapsed time afterwards (the same outcome, no per-call
+        scheduling).
+        """
+        self.check_k(k)
+        coll = self.db.get_collection(name)
+        limit = self.config.request_timeout_s
+        if timeout is not None:
+            limit = min(limit, timeout)
+        t0 = time.perf_counter()
+        hits = coll.search(query, k=k) if ef is None else coll.search(query, k=k, ef=ef)
+        if limit and limit > 0 and time.perf_counter() - t0 > limit:
+            raise self._timeout_error(limit)
+        return [h[0] for h in hits], [h[1] for h in hits]
 
     def explain(
         self,

@@ -208,24 +208,38 @@ class VecdbServicer:
             if q.shape[0] != 1:
                 raise InvalidArgumentError("single search needs exactly one query vector")
             q = q[0]
+        has = req.HasField
+        k = int(req.k) if has("k") else 10
+        ef = int(req.ef) if has("ef") else None
+        if (
+            req.single
+            and not req.where
+            and not has("params")
+            and not has("include")
+            and not has("nprobe")
+        ):
+            # the common case: one query, no filter, no rows -> index only, flat response
+            ids, dists = self.core.search_plain(req.collection, q, k, ef, _timeout(ctx))
+            resp = pb.SearchResponse()
+            _fill_result(resp.results.add(), ids, dists)
+            return resp
         include = codec.include_from_pb(req)
         res = self.core.search(
             req.collection,
             q,
-            k=int(req.k) if req.HasField("k") else 10,
+            k=k,
             where=req.where or None,
-            params=codec.params_from_pb(req.params) if req.HasField("params") else None,
+            params=codec.params_from_pb(req.params) if has("params") else None,
             include=include,
-            ef=int(req.ef) if req.HasField("ef") else None,
-            nprobe=int(req.nprobe) if req.HasField("nprobe") else None,
+            ef=ef,
+            nprobe=int(req.nprobe) if has("nprobe") else None,
             timeout=_timeout(ctx),
         )
         lists = [res] if req.single else res
         resp = pb.SearchResponse()
         for hits in lists:
             qr = resp.results.add()
-            codec.ids_to_pb([h.id for h in hits], qr.ids)
-            qr.distances.extend([float(h.distance) for h in hits])
+            _fill_result(qr, [h[0] for h in hits], [h[1] for h in hits])
             if include is not None:
                 for h in hits:
                     codec.row_to_pb(h.row, qr.rows.add())
@@ -260,6 +274,17 @@ class VecdbServicer:
         return iter(out)
 
 
+def _fill_result(qr: pb.QueryResult, ids: list[Any], dists: list[float]) -> None:
+    """Ids and distances of one query's hits into ``qr`` (plain int ids skip the checks)."""
+    if all(type(i) is int for i in ids):
+        ints = qr.ids.ints
+        ints.SetInParent()
+        ints.values.extend(ids)
+    else:
+        codec.ids_to_pb(ids, qr.ids)
+    qr.distances.extend(dists)
+
+
 def _info(d: dict[str, Any]) -> pb.CollectionInfo:
     info = pb.CollectionInfo(
         name=str(d.get("name", "")),
@@ -276,37 +301,44 @@ def _info(d: dict[str, Any]) -> pb.CollectionInfo:
 
 
 def _wrap(core: ServiceCore, method: str, fn: Callable[..., Any], writes: bool | None) -> Any:
-    """Auth, error mapping and metrics around one handler."""
+    """Auth, error mapping and metrics around one handler.
+
+    Kept lean on purpose (it runs on every call): no metadata scan when auth is off, one
+    clock pair, one metrics update.
+    """
     client_streaming = _METHODS[method][2]
     server_streaming = _METHODS[method][3]
+    config = core.config
+    observe = core.metrics.observe
+    clock = time.perf_counter
 
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
-        t0 = time.perf_counter()
+        t0 = clock()
         status = "OK"
         try:
             if not client_streaming and isinstance(request, _BadRequest):
                 raise request.error
-            token = _token(context)
-            if writes is None:  # Sql: decided by the statement
-                core.authorize_sql(token, request.sql)
-            else:
-                core.authorize(token, writes)
-            result = fn(request, context)
+            if config.auth_enabled:
+                token = _token(context)
+                if writes is None:  # Sql: decided by the statement
+                    core.authorize_sql(token, request.sql)
+                else:
+                    core.authorize(token, writes)
             if server_streaming:
-                result = list(result)
-            return iter(result) if server_streaming else result
+                return iter(list(fn(request, context)))
+            return fn(request, context)
         except Exception as exc:
             err = as_vecdb_error(exc)
             status = err.grpc_status
             _abort(context, err)
         finally:
-            core.metrics.observe("grpc", method, status, time.perf_counter() - t0)
+            observe("grpc", method, status, clock() - t0)
 
     return handler
 
 
-def generic_handler(core: ServiceCore) -> grpc.GenericRpcHandler:
-    """The ``vecdb.rpc.v1.Vecdb`` service as a generic handler with safe deserializers."""
+def method_handlers(core: ServiceCore) -> dict[str, grpc.RpcMethodHandler]:
+    """The ``vecdb.rpc.v1.Vecdb`` handlers by method name, with safe deserializers."""
     servicer = VecdbServicer(core)
     handlers = {}
     for name, (req_t, resp_t, cstream, sstream, writes) in _METHODS.items():
@@ -321,7 +353,12 @@ def generic_handler(core: ServiceCore) -> grpc.GenericRpcHandler:
             handlers[name] = grpc.unary_stream_rpc_method_handler(fn, **kw)
         else:
             handlers[name] = grpc.unary_unary_rpc_method_handler(fn, **kw)
-    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+    return handlers
+
+
+def generic_handler(core: ServiceCore) -> grpc.GenericRpcHandler:
+    """The ``vecdb.rpc.v1.Vecdb`` service as a generic handler with safe deserializers."""
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, method_handlers(core))
 
 
 class GrpcServer:
@@ -346,7 +383,8 @@ class GrpcServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        self.server.add_generic_rpc_handlers((generic_handler(core),))
+        # registered methods: core matches the path, no per-call generic-handler lookup
+        self.server.add_registered_method_handlers(SERVICE_NAME, method_handlers(core))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -376,4 +414,11 @@ class GrpcServer:
         self.server.stop(grace).wait()
 
 
-__all__ = ["GrpcServer", "VecdbServicer", "generic_handler", "ERROR_CODE_KEY", "SERVICE_NAME"]
+__all__ = [
+    "GrpcServer",
+    "VecdbServicer",
+    "generic_handler",
+    "method_handlers",
+    "ERROR_CODE_KEY",
+    "SERVICE_NAME",
+]
