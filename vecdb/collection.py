@@ -849,10 +849,56 @@ class Collection:
         nprobe: int | None = None,
     ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]]:
         """Hook for the SQL layer: ids and exact distances per query, and the plan info."""
+        hot = self._hot
+        if (
+            where is None
+            and hot is not None
+            and type(queries) is np.ndarray
+            and queries.dtype == np.float32
+            and queries.shape == (1, self._spec.dim)
+        ):
+            res = self._search_plan_hot(queries[0], k, ef)
+            if res is not None:
+                return res
         self._check_open()
         q, _ = self._prep_queries(queries)
         knob = ef if self.index_kind == "hnsw" else nprobe
         return self._run(q, k, where, params, knob)
+
+    def _search_plan_hot(
+        self, query: np.ndarray, k: int, ef: int | None
+    ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]] | None:
+        """``_search_plan`` for one unfiltered query on HNSW, without the planner."""
+        norm2 = float(query.dot(query))
+        if not 0.0 < norm2 < math.inf or self._dropped or self._db._closed:
+            return None
+        rw = self._rw
+        rw.acquire_read()
+        try:
+            store, index = self.store, self._hot
+            n = store.n_alive
+            kk = k if k <= n else n
+            if kk == 0 or index is None:
+                return None
+            res = index.search_one(query, kk, ef)
+            if res is None:
+                return None
+            labels, dists = res
+            ids = store.ids[labels[0].view(np.int64)]
+        finally:
+            rw.release_read()
+        info = {
+            "strategy": "index",
+            "estimated_rows": n,
+            "matching_rows": n,
+            "total_rows": n,
+            "k": k,
+            "candidates": kk,
+            "index": "hnsw",
+            "index_params": index.describe(),
+            "fallbacks": 0,
+        }
+        return [ids], [dists[0]], info
 
     def _run(
         self, q: np.ndarray, k: int, where: str | None, params: Any, knob: int | None

@@ -34,26 +34,66 @@ class Result:
     ((1,), (2,), 3)
     """
 
-    __slots__ = ("_table", "_rows", "_pos", "plan")
+    __slots__ = ("_arrow", "_rows", "_pos", "plan", "_pycols")
 
     def __init__(self, table: pa.Table, plan: Any = None) -> None:
-        self._table = table
+        self._arrow: pa.Table | None = table
+        self._pycols: tuple[list[str], list[list[Any]], list[pa.DataType]] | None = None
         self._rows: list[tuple[Any, ...]] | None = None
         self._pos = 0
         #: the vector-search plan(s) used, when the statement had one (see EXPLAIN)
         self.plan = plan
 
+    @classmethod
+    def from_columns(
+        cls,
+        names: list[str],
+        columns: list[list[Any]],
+        types: list[pa.DataType],
+        plan: Any = None,
+    ) -> Result:
+        """A result from Python column lists; the Arrow table is built only if asked for.
+
+        >>> import pyarrow as pa
+        >>> r = Result.from_columns(["id"], [[1, 2]], [pa.int64()])
+        >>> r.fetchall(), r.to_arrow().num_rows
+        ([(1,), (2,)], 2)
+        """
+        out = cls.__new__(cls)
+        out._arrow = None
+        out._pycols = (names, columns, types)
+        out._rows = None
+        out._pos = 0
+        out.plan = plan
+        return out
+
+    @property
+    def _table(self) -> pa.Table:
+        if self._arrow is None:
+            assert self._pycols is not None
+            names, cols, types = self._pycols
+            self._arrow = pa.table({n: pa.array(c, t) for n, c, t in zip(names, cols, types)})
+        return self._arrow
+
     @property
     def columns(self) -> list[str]:
         """Column names, in order."""
+        if self._arrow is None and self._pycols is not None:
+            return list(self._pycols[0])
         return list(self._table.column_names)
 
     def __len__(self) -> int:
+        if self._arrow is None and self._pycols is not None:
+            cols = self._pycols[1]
+            return len(cols[0]) if cols else 0
         return self._table.num_rows
 
     def _materialize(self) -> list[tuple[Any, ...]]:
         if self._rows is None:
-            cols = [c.to_pylist() for c in self._table.columns]
+            if self._arrow is None and self._pycols is not None:
+                cols = self._pycols[1]
+            else:
+                cols = [c.to_pylist() for c in self._table.columns]
             self._rows = list(zip(*cols)) if cols else []
         return self._rows
 

@@ -281,6 +281,52 @@ def _search(db: Any, p: Plan, values: dict[str, Any]) -> list[dict[str, Any]]:
     return infos
 
 
+def _direct(db: Any, p: Plan, values: dict[str, Any], infos: list[Any] | None) -> Result:
+    """A search whose SELECT list is only ids and the ordering distance: the engine's answer
+    is the result (principle 4: the hot path does not pay a DuckDB round trip for it)."""
+    step = p.searches[0]
+    coll = _lookup(db, _collections(db), step.collection)
+    limit = _resolve(values, step.limit)
+    offset = _resolve(values, step.offset)
+    k = limit + offset
+    ids: Any = []
+    dists: Any = np.zeros(0, np.float32)
+    info: dict[str, Any] = {"strategy": "none", "candidates": 0}
+    if k > 0 and limit > 0:
+        where_params = {n: values[n] for n in step.where_params} or None
+        found, dist, info = coll._search_plan(
+            values[step.query_param][None, :], k, step.where_sql, where_params
+        )
+        ids, dists = found[0][offset:], dist[0][offset:]
+    id_list = ids.tolist() if len(ids) else []
+    names, cols, types = [], [], []
+    for name, what in p.direct:
+        names.append(name)
+        if what == "id":
+            cols.append(id_list)
+            types.append(pa.string() if coll.id_type == "str" else pa.int64())
+            continue
+        if what == "similarity":  # cosine: 1 - distance; inner product: -(negative one)
+            value = 1.0 - dists if step.function.metric == "cosine" else -dists
+        else:
+            value = dists
+        cols.append(np.asarray(value, dtype=np.float32).tolist())
+        types.append(pa.float32())
+    found_info = [
+        {
+            **info,
+            "collection": step.collection,
+            "k": limit,
+            "offset": offset,
+            "ids": id_list,
+            "direct": True,
+        }
+    ]
+    if infos is not None:
+        infos.extend(found_info)
+    return Result.from_columns(names, cols, types, plan=found_info)
+
+
 def _args(p: Plan, values: Mapping[str, Any]) -> Any:
     if p.positional:
         return [values[n] for n in p.sql_params]
@@ -302,6 +348,8 @@ def _execute(
     kind = p.kind
     if kind in ("search", "exact", "passthrough", "dml"):
         _prepare(p, values)
+        if p.direct:
+            return _direct(db, p, values, infos)
         found = _search(db, p, values) if p.searches else None
         if infos is not None and found:
             infos.extend(found)

@@ -38,7 +38,12 @@ from vecdb.sql.analyze import (
     selects,
     table_name,
 )
-from vecdb.sql.functions import VectorFunction, rewrite_functions, vector_function
+from vecdb.sql.functions import (
+    VectorFunction,
+    function_args,
+    rewrite_functions,
+    vector_function,
+)
 from vecdb.sql.parse import DIALECT, Statement
 
 __all__ = ["Plan", "SearchStep", "plan", "plan_kind", "MAX_SLOTS"]
@@ -101,6 +106,10 @@ class Plan:
     ddl: Mapping[str, Any] = field(default_factory=dict)
     #: vector parameters whose dimension came from ``vector_lengths`` (or is still unknown)
     unresolved: tuple[str, ...] = ()
+    #: for a top-level search whose SELECT list is only the id and the ordering distance:
+    #: the output columns as ``(name, "id" | "distance" | "similarity")``; the engine's
+    #: answer is then the result, with no DuckDB round trip
+    direct: tuple[tuple[str, str], ...] = ()
 
 
 def plan_kind(p: Plan) -> str:
@@ -368,6 +377,7 @@ def _plan_query(
     restricted, steps = _restrict(statement.tree, analysis.sites, catalog, dims)
     out = _vector_types(rewrite_functions(restricted, dims))
     exact = _vector_types(rewrite_functions(statement.tree, dims))
+    direct = _direct_projection(statement.tree, analysis.sites)
     return Plan(
         "search",
         _sql(out),
@@ -378,7 +388,60 @@ def _plan_query(
         _sql(exact),
         analysis.reasons,
         deps,
+        direct=direct,
     )
+
+
+def _direct_projection(
+    tree: exp.Expression, sites: tuple[SearchSite, ...]
+) -> tuple[tuple[str, str], ...]:
+    """The output columns when the engine's ids and distances are the whole answer.
+
+    That is a top-level ``SELECT id [AS a], <fn>(vec, $q) AS d FROM c [WHERE ...] ORDER BY
+    ... LIMIT ...`` whose functions share the ORDER BY's metric and query parameter. Anything
+    else (other columns, expressions, CTEs, set operations) returns ``()`` and runs in DuckDB.
+
+    >>> import sqlglot
+    >>> from vecdb.sql.analyze import SearchSite
+    >>> from vecdb.sql.functions import FUNCTIONS
+    >>> t = sqlglot.parse_one("SELECT id, cosine(vec, $q) AS d FROM c ORDER BY d LIMIT 3",
+    ...                       read="duckdb")
+    >>> site = SearchSite(0, "c", "c", FUNCTIONS["cosine"], "q", 3, None, None, ())
+    >>> _direct_projection(t, (site,))
+    (('id', 'id'), ('d', 'distance'))
+    """
+    if len(sites) != 1 or not isinstance(tree, exp.Select) or tree.args.get("with"):
+        return ()
+    site = sites[0]
+    if site.select_index != 0 or not tree.expressions:
+        return ()
+    names = {site.qualifier.lower(), site.collection.lower()}
+    out = []
+    for proj in tree.expressions:
+        node, alias = (proj.this, proj.alias) if isinstance(proj, exp.Alias) else (proj, None)
+        if isinstance(node, exp.Column) and node.name.lower() == ID_COLUMN:
+            if node.table and node.table.lower() not in names:
+                return ()
+            out.append((alias or node.name, "id"))
+            continue
+        fn = vector_function(node)
+        if fn is None or alias is None or fn.metric != site.function.metric:
+            return ()
+        a, b = function_args(node)
+        if isinstance(a, exp.Placeholder):
+            a, b = b, a
+        if not (
+            isinstance(a, exp.Column)
+            and a.name.lower() == VEC_COLUMN
+            and (not a.table or a.table.lower() in names)
+            and isinstance(b, exp.Placeholder)
+            and str(b.this) == site.query_param
+        ):
+            return ()
+        out.append((alias, "similarity" if fn.descending else "distance"))
+    if len({name.lower() for name, _ in out}) != len(out):
+        return ()
+    return tuple(out)
 
 
 def _plan_dml(
