@@ -1,5 +1,12 @@
 """pytest-benchmark suite for the service (``make bench``): search over gRPC and REST next to
-embedded ``search()``, 8 concurrent gRPC clients, and bulk upsert over streaming gRPC.
+embedded ``search()``, the transport floor (a gRPC health check on the same server), 8
+concurrent gRPC clients, and bulk upsert over streaming gRPC.
+
+``test_search_interleaved`` is the one to read on a shared machine: it alternates blocks of
+embedded, gRPC, health-check and REST calls in one loop, so that load from other work hits
+all of them alike, and prints (and stores in ``extra_info``) per-path p50/p99 and the gRPC
+QPS ratio to embedded. Run ``pytest benchmarks/bench_service.py --benchmark-only -s`` to see
+the table.
 
 The server runs as a separate ``vecdb serve`` process on loopback ephemeral ports, so the
 client and the server do not share a GIL. Data: ``$VECDB_BENCH_DATA`` or
@@ -13,11 +20,12 @@ import itertools
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +121,20 @@ def test_search_grpc(benchmark: Any, server: Any, data: Any) -> None:
 
 
 @pytest.mark.benchmark(group="service-search-k10")
+def test_grpc_floor_health(benchmark: Any, server: Any) -> None:
+    """The transport floor: a trivial unary call (health check) on the same server and channel
+    options; gRPC search can never be faster than this."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    import vecdb
+
+    with vecdb.connect(server[0]) as db:
+        stub = health_pb2_grpc.HealthStub(db._channel)
+        req = health_pb2.HealthCheckRequest()
+        benchmark(lambda: stub.Check(req))
+
+
+@pytest.mark.benchmark(group="service-search-k10")
 def test_search_rest(benchmark: Any, server: Any, data: Any) -> None:
     import httpx
 
@@ -120,6 +142,67 @@ def test_search_rest(benchmark: Any, server: Any, data: Any) -> None:
         qs = _cycle([q.tolist() for q in data[1]])
         url = "/v1/collections/bench/search"
         benchmark(lambda: http.post(url, json={"vector": next(qs), "k": K}).raise_for_status())
+
+
+def _pct(ts: list[float], q: float) -> float:
+    a = sorted(ts)
+    return a[min(len(a) - 1, int(len(a) * q))]
+
+
+@pytest.mark.benchmark(group="service-search-interleaved")
+def test_search_interleaved(benchmark: Any, embedded: Any, server: Any, data: Any) -> None:
+    """Embedded, gRPC, health-check floor and REST in alternating blocks of calls; medians of
+    the per-block medians, p99 over all calls, QPS ratio to embedded."""
+    import httpx
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    import vecdb
+
+    rounds, per = int(os.environ.get("VECDB_BENCH_ROUNDS", 8)), 300
+    qs = list(data[1])
+    qls = [q.tolist() for q in qs]
+    with vecdb.connect(server[0]) as db, httpx.Client(base_url=server[1]) as http:
+        col = db.get_collection("bench")
+        stub = health_pb2_grpc.HealthStub(db._channel)
+        hreq = health_pb2.HealthCheckRequest()
+        url = "/v1/collections/bench/search"
+        paths: dict[str, tuple[Callable[[int], Any], int]] = {
+            "embedded": (lambda i: embedded.search(qs[i % len(qs)], k=K), per),
+            "grpc": (lambda i: col.search(qs[i % len(qs)], k=K), per),
+            "grpc floor (health check)": (lambda i: stub.Check(hreq), per),
+            "rest": (
+                lambda i: http.post(url, json={"vector": qls[i % len(qs)], "k": K}),
+                per // 4,
+            ),
+        }
+        blocks: dict[str, list[float]] = {name: [] for name in paths}
+        calls: dict[str, list[float]] = {name: [] for name in paths}
+
+        def run() -> None:
+            for fn, _ in paths.values():  # warm up
+                for i in range(50):
+                    fn(i)
+            for r in range(rounds):
+                for name, (fn, n) in paths.items():
+                    ts = []
+                    for i in range(r * n, (r + 1) * n):
+                        t0 = time.perf_counter()
+                        fn(i)
+                        ts.append(time.perf_counter() - t0)
+                    blocks[name].append(statistics.median(ts))
+                    calls[name].extend(ts)
+
+        benchmark.pedantic(run, rounds=1, iterations=1)
+    emb = statistics.median(blocks["embedded"])
+    print(f"\n{'path':28s} {'p50 us':>8s} {'p99 us':>8s} {'QPS':>8s} {'vs embedded':>11s}")
+    for name in paths:
+        p50 = statistics.median(blocks[name])
+        p99 = _pct(calls[name], 0.99)
+        key = name.split(" ")[0] if name != "grpc floor (health check)" else "floor"
+        benchmark.extra_info[f"{key}_p50_us"] = round(p50 * 1e6, 1)
+        benchmark.extra_info[f"{key}_p99_us"] = round(p99 * 1e6, 1)
+        benchmark.extra_info[f"{key}_qps_vs_embedded"] = round(emb / p50, 3)
+        print(f"{name:28s} {p50 * 1e6:8.1f} {p99 * 1e6:8.1f} {1 / p50:8.0f} {emb / p50:10.3f}x")
 
 
 @pytest.mark.benchmark(group="service-search-concurrent")
@@ -131,11 +214,17 @@ def test_search_grpc_8_clients(benchmark: Any, server: Any, data: Any) -> None:
     cols = [db.get_collection("bench") for db in dbs]
     per = 100
 
+    lat: list[float] = []
+
     def round_() -> None:
         def work(i: int) -> None:
             qs = data[1]
+            mine = []
             for j in range(per):
+                t0 = time.perf_counter()
                 cols[i].search(qs[(i * per + j) % len(qs)], k=K)
+                mine.append(time.perf_counter() - t0)
+            lat.extend(mine)
 
         ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]
         for t in ts:
@@ -147,6 +236,9 @@ def test_search_grpc_8_clients(benchmark: Any, server: Any, data: Any) -> None:
     benchmark.pedantic(round_, rounds=3, iterations=1)
     benchmark.extra_info["queries_per_round"] = 8 * per
     benchmark.extra_info["approx_qps"] = round(3 * 8 * per / (time.perf_counter() - t0), 1)
+    benchmark.extra_info["p50_us"] = round(statistics.median(lat) * 1e6, 1)
+    benchmark.extra_info["p99_us"] = round(_pct(lat, 0.99) * 1e6, 1)
+    print(f"\n8 gRPC clients: {benchmark.extra_info}")
     for db in dbs:
         db.close()
 

@@ -10,13 +10,17 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Iterator
+from functools import partial
+from itertools import repeat
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
+from vecdb.collection import Hit
 from vecdb.errors import (
     AlreadyExistsError,
     DatabaseLockedError,
@@ -36,6 +40,8 @@ __all__ = ["connect_remote", "RemoteDatabase", "RemoteCollection", "ServiceUnava
 
 ERROR_CODE_KEY = "vecdb-error-code"
 _CHUNK_BYTES = 2 << 20  # payload per Upsert stream message
+_LITTLE = sys.byteorder == "little"
+_new_hit = partial(tuple.__new__, Hit)  # Hit from (id, distance, row), no per-field work
 
 
 class ServiceUnavailableError(InternalError, ConnectionError):
@@ -406,15 +412,27 @@ class RemoteCollection:
         nprobe: int | None = None,
     ) -> list[Any]:
         """The ``k`` nearest rows: a list of Hit for a 1-D query, one list per row for 2-D."""
-        from vecdb.collection import Hit
-
-        q = codec.as_float32_matrix(query, "query")
-        if q.ndim not in (1, 2):
-            raise InvalidArgumentError(
-                f"query must be a vector of floats or a matrix of them, got shape {q.shape}"
-            )
+        if (
+            type(query) is np.ndarray
+            and query.dtype == np.float32
+            and query.ndim == 1
+            and query.flags.c_contiguous
+        ):
+            q = query  # the common case: no conversion, no copy
+        else:
+            q = codec.as_float32_matrix(query, "query")
+            if q.ndim not in (1, 2):
+                raise InvalidArgumentError(
+                    f"query must be a vector of floats or a matrix of them, got shape {q.shape}"
+                )
         req = pb.SearchRequest(collection=self.name, single=q.ndim == 1)
-        codec.pack_vectors(q, req.queries)
+        vb = req.queries
+        if q.ndim == 1:
+            vb.dim = q.shape[0]
+            vb.n = 1
+            vb.packed_f32 = q.tobytes() if _LITTLE else q.astype("<f4").tobytes()
+        else:
+            codec.pack_vectors(q, vb)
         _set_int(req, "k", k)
         if where is not None:
             if not isinstance(where, str):
@@ -429,13 +447,12 @@ class RemoteCollection:
         resp = self._db._call("Search", req)
         out = []
         for qr in resp.results:
-            ids = codec.ids_from_pb(qr.ids)
-            dists = list(qr.distances)
+            ids = qr.ids.ints.values if qr.ids.HasField("ints") else codec.ids_from_pb(qr.ids)
             if qr.rows:
                 rows = [codec.row_from_pb(r) for r in qr.rows]
-                out.append([Hit(i, d, r) for i, d, r in zip(ids, dists, rows, strict=False)])
+                out.append(list(map(_new_hit, zip(ids, qr.distances, rows, strict=False))))
             else:
-                out.append([Hit(i, d, None) for i, d in zip(ids, dists, strict=False)])
+                out.append(list(map(_new_hit, zip(ids, qr.distances, repeat(None)))))
         return out[0] if q.ndim == 1 else out
 
     def explain(
