@@ -127,3 +127,13 @@ def test_quick_exact_in_process(tmp_path: Path, monkeypatch) -> None:
     for r in rows:  # exact search is exact: recall 1 and never short
         assert r["recall"] == pytest.approx(1.0), r
         assert r["short"] == 0
+
+
+def test_paired_overhead_runs_and_reports_both_systems(tmp_path: Path) -> None:
+    from benchmarks.paired import paired
+
+    rows = paired(str(_tiny(tmp_path, "angular")), [16, 32], k=5, passes=1)
+    assert [r["ef"] for r in rows] == [16, 32]
+    for r in rows:
+        assert r["raw_us"] > 0 and r["vecdb_us"] > 0
+        assert r["qps_ratio"] == r["raw_us"] / r["vecdb_us"]
