@@ -254,15 +254,21 @@ def create_app(core: ServiceCore) -> FastAPI:
     def _token(cred: HTTPAuthorizationCredentials | None) -> str | None:
         return cred.credentials if cred is not None else None
 
-    def read_access(cred: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str | None:
+    # The key checks are async on purpose: they are a constant-time compare, and a sync
+    # dependency would cost every request an extra hop through the thread pool.
+    async def read_access(
+        cred: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    ) -> str | None:
         core.authorize(_token(cred), write=False)
         return _token(cred)
 
-    def write_access(cred: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str | None:
+    async def write_access(
+        cred: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    ) -> str | None:
         core.authorize(_token(cred), write=True)
         return _token(cred)
 
-    def any_key(cred: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str | None:
+    async def any_key(cred: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str | None:
         return _token(cred)
 
     @app.exception_handler(VecdbError)
