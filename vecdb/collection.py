@@ -699,7 +699,10 @@ class Collection:
         hit = self._filters.get(key)
         version = self._version
         if hit is not None and hit[0] == version:
-            self._filters.move_to_end(key)
+            try:
+                self._filters.move_to_end(key)
+            except KeyError:  # evicted by a concurrent reader meanwhile; still valid
+                pass
             return hit[1]
         pred = self._check_predicate(where)
         try:
@@ -714,8 +717,11 @@ class Collection:
         labels = np.sort(labels[labels >= 0])
         f = _Filter(labels)
         self._filters[key] = (version, f)
-        if len(self._filters) > FILTER_CACHE_SIZE:
-            self._filters.popitem(last=False)
+        while len(self._filters) > FILTER_CACHE_SIZE:
+            try:
+                self._filters.popitem(last=False)
+            except KeyError:  # emptied by a concurrent reader
+                break
         return f
 
     def _prep_queries(self, query: Any) -> tuple[np.ndarray, bool]:
