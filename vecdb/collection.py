@@ -803,11 +803,14 @@ class Collection:
                 out.append([Hit(i, d, rows.get(i)) for i, d in zip(id_list, d_list)])
         return out[0] if single else out
 
-    def _search_hot(self, query: np.ndarray, k: int, ef: int | None) -> list[Hit] | None:
+    def _probe_hot(
+        self, query: np.ndarray, k: int, ef: int | None
+    ) -> tuple[np.ndarray, np.ndarray, int] | None:
         """Unfiltered single query on an HNSW index: no planner, no copies, no DuckDB.
 
-        Returns ``None`` to send the call down the general path (bad input, closed database,
-        an index that cannot answer), which raises or falls back as usual.
+        Returns ids, distances and the live row count, or ``None`` to send the call down the
+        general path (bad input, closed database, an index that cannot answer), which then
+        raises or falls back as usual.
         """
         norm2 = float(query.dot(query))
         if not 0.0 < norm2 < math.inf or self._dropped or self._db._closed:
@@ -815,19 +818,26 @@ class Collection:
         rw = self._rw
         rw.acquire_read()
         try:
-            store = self.store
-            kk = k if k <= store.n_alive else store.n_alive
-            if kk == 0:
-                return []
-            res = self._hot.search_one(query, kk, ef)  # type: ignore[union-attr]
+            store, index = self.store, self._hot  # swapped together under the write lock
+            n = store.n_alive
+            kk = k if k <= n else n
+            if kk == 0 or index is None:
+                return None
+            res = index.search_one(query, kk, ef)
             if res is None:
                 return None
             labels, dists = res
             # hnswlib labels are uint64; viewed as int64 the gather is ~5x cheaper
-            ids = store.ids[labels[0].view(np.int64)].tolist()
+            return store.ids[labels[0].view(np.int64)], dists[0], n
         finally:
             rw.release_read()
-        return list(map(_new_hit, zip(ids, dists[0].tolist(), repeat(None))))
+
+    def _search_hot(self, query: np.ndarray, k: int, ef: int | None) -> list[Hit] | None:
+        """:meth:`search` for the hot path (see :meth:`_probe_hot`), as Hit tuples."""
+        res = self._probe_hot(query, k, ef)
+        if res is None:
+            return None
+        return list(map(_new_hit, zip(res[0].tolist(), res[1].tolist(), repeat(None))))
 
     def explain(
         self,
@@ -875,36 +885,22 @@ class Collection:
         self, query: np.ndarray, k: int, ef: int | None
     ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]] | None:
         """``_search_plan`` for one unfiltered query on HNSW, without the planner."""
-        norm2 = float(query.dot(query))
-        if not 0.0 < norm2 < math.inf or self._dropped or self._db._closed:
+        res = self._probe_hot(query, k, ef)
+        if res is None:
             return None
-        rw = self._rw
-        rw.acquire_read()
-        try:
-            store, index = self.store, self._hot
-            n = store.n_alive
-            kk = k if k <= n else n
-            if kk == 0 or index is None:
-                return None
-            res = index.search_one(query, kk, ef)
-            if res is None:
-                return None
-            labels, dists = res
-            ids = store.ids[labels[0].view(np.int64)]
-        finally:
-            rw.release_read()
+        ids, dists, n = res
         info = {
             "strategy": "index",
             "estimated_rows": n,
             "matching_rows": n,
             "total_rows": n,
             "k": k,
-            "candidates": kk,
+            "candidates": len(ids),
             "index": "hnsw",
-            "index_params": index.describe(),
+            "index_params": self.index.describe(),
             "fallbacks": 0,
         }
-        return [ids], [dists[0]], info
+        return [ids], [dists], info
 
     def _run(
         self, q: np.ndarray, k: int, where: str | None, params: Any, knob: int | None
