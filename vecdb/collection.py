@@ -175,7 +175,9 @@ def map_duckdb_error(e: Exception, what: str = "statement") -> VecdbError:
     if isinstance(e, duckdb.BinderException) and "not found" in msg.lower():
         return NotFoundError(f"{what}: {msg}")
     if isinstance(e, duckdb.ConstraintException):
-        return AlreadyExistsError(f"{what}: {msg}")
+        if "duplicate key" in msg.lower():
+            return AlreadyExistsError(f"{what}: {msg}")
+        return InvalidArgumentError(f"{what}: {msg}")  # NOT NULL, CHECK, ...
     if isinstance(
         e, duckdb.ConversionException | duckdb.InvalidInputException | duckdb.TypeMismatchException
     ):
@@ -334,15 +336,23 @@ class Collection:
 
     def _resync(self, cur: duckdb.DuckDBPyConnection, ids: np.ndarray) -> None:
         """Make the in-memory state of ``ids`` match DuckDB (present -> upsert, absent -> drop)."""
+        self._apply(*self._read_current(cur, ids))
+
+    def _read_current(
+        self, cur: duckdb.DuckDBPyConnection, ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What DuckDB now holds for ``ids``: the present ids with their prepared (checked,
+        normalized under cosine) vectors, and the ids that are gone."""
         tbl = _arrow(
             cur,
             f"SELECT id, vec FROM {self._table} WHERE id IN (SELECT unnest($ids))",
             {"ids": ids.tolist()},
         )
         found_ids, vectors = self._arrow_vectors(tbl)
+        prepared = self._prepare(as_matrix(vectors, self.dim))
         present = set(found_ids.tolist())
         gone = np.asarray([i for i in ids.tolist() if i not in present], dtype=ids.dtype)
-        self._apply(found_ids, self._prepare(vectors), gone)
+        return found_ids, prepared, gone
 
     def _arrow_vectors(self, tbl: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         ids = tbl.column("id").to_numpy(zero_copy_only=False)
@@ -566,26 +576,15 @@ class Collection:
                 ids = np.asarray(
                     [t[0] for t in touched], dtype=object if self.id_type == "str" else np.int64
                 )
+                current = None
                 if len(ids):
-                    tbl = _arrow(
-                        cur,
-                        f"SELECT id, vec FROM {self._table} WHERE id IN (SELECT unnest($ids))",
-                        {"ids": ids.tolist()},
-                    )
-                    found_ids, vectors = self._arrow_vectors(tbl)
-                    if tbl.column("vec").null_count:
-                        raise InvalidArgumentError("the vector column may not be NULL")
-                    prepared = self._prepare(as_matrix(vectors, self.dim))
+                    current = self._read_current(cur, ids)  # validates before the commit
                     cur.execute(
                         f"INSERT INTO {self._log} SELECT {seq}, unnest($ids)",
                         {"ids": ids.tolist()},
                     )
-                else:
-                    found_ids, prepared = ids, np.zeros((0, self.dim), np.float32)
-            if len(ids):
-                present = set(found_ids.tolist())
-                gone = np.asarray([i for i in ids.tolist() if i not in present], dtype=ids.dtype)
-                self._apply(found_ids, prepared, gone)
+            if current is not None:
+                self._apply(*current)
                 self._after_write(len(ids))
         return ids.tolist()
 
@@ -725,25 +724,17 @@ class Collection:
         return f
 
     def _prep_queries(self, query: Any) -> tuple[np.ndarray, bool]:
-        if isinstance(query, np.ndarray) and query.dtype == np.float32 and query.ndim == 1:
-            if query.shape[0] != self.dim:
-                as_matrix(query[None, :], self.dim, "query")  # raises the dimension error
-            if not np.isfinite(query).all():
-                as_matrix(query[None, :], self.dim, "query")
-            q = query[None, :]
-            single = True
-        else:
-            try:
-                arr = np.asarray(query, dtype=np.float32)
-            except (TypeError, ValueError) as e:
-                raise InvalidArgumentError(
-                    f"query must be a vector of floats or a matrix of them ({e})"
-                ) from e
-            single = arr.ndim == 1
-            q = as_matrix(arr[None, :] if single else arr, self.dim, "query")
+        try:
+            arr = np.asarray(query, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(
+                f"query must be a vector of floats or a matrix of them ({e})"
+            ) from e
+        single = arr.ndim == 1
+        q = as_matrix(arr[None, :] if single else arr, self.dim, "query")
         if self.metric == "cosine":
             q = normalize(q, "query")
-        return np.ascontiguousarray(q), single
+        return q, single
 
     def search(
         self,
