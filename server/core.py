@@ -447,18 +447,12 @@ class ServiceCore:
         if getattr(query, "ndim", 1) == 2:
             self.check_rows(int(query.shape[0]), "query vectors")
         coll = self.db.get_collection(name)
-        kw: dict[str, Any] = {}
-        if where is not None:
-            kw["where"] = where
-        if params is not None:
-            kw["params"] = params
-        if include is not None:
-            kw["include"] = include
-        if ef is not None:
-            kw["ef"] = ef
-        if nprobe is not None:
-            kw["nprobe"] = nprobe
-        return self.timed(lambda: coll.search(query, k=k, **kw), timeout)
+        return self.timed(
+            lambda: coll.search(
+                query, k=k, where=where, params=params, include=include, ef=ef, nprobe=nprobe
+            ),
+            timeout,
+        )
 
     def search_plain(
         self,
@@ -481,7 +475,7 @@ class ServiceCore:
         if timeout is not None:
             limit = min(limit, timeout)
         t0 = time.perf_counter()
-        hits = coll.search(query, k=k) if ef is None else coll.search(query, k=k, ef=ef)
+        hits = coll.search(query, k=k, ef=ef)
         if limit and limit > 0 and time.perf_counter() - t0 > limit:
             raise self._timeout_error(limit)
         return [h[0] for h in hits], [h[1] for h in hits]

@@ -339,9 +339,17 @@ class Database:
     def checkpoint(self) -> None:
         """Write every collection's index checkpoint now (close() does this too)."""
         self._check_open()
+        self._checkpoint_changed(best_effort=False)
+
+    def _checkpoint_changed(self, best_effort: bool) -> None:
         for coll in list(self._collections.values()):
-            if coll._ckpt_seq != coll._seq:
+            if coll._ckpt_seq == coll._seq:
+                continue
+            try:
                 coll.checkpoint()
+            except (OSError, VecdbError, duckdb.Error):
+                if not best_effort:
+                    raise  # on close, the index is rebuilt from DuckDB on the next open
 
     def close(self) -> None:
         """Checkpoint the indexes, close DuckDB and release the directory lock (idempotent)."""
@@ -349,13 +357,7 @@ class Database:
             return
         try:
             if self._root is not None:
-                for coll in list(self._collections.values()):
-                    if coll._ckpt_seq != coll._seq:
-                        try:
-                            coll.checkpoint()
-                        except (OSError, VecdbError, duckdb.Error):
-                            pass  # the index is rebuilt from DuckDB on the next open
-            self._closed = True
+                self._checkpoint_changed(best_effort=True)
             self._con.close()
         finally:
             self._closed = True

@@ -146,34 +146,17 @@ class RemoteDatabase:
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _call(self, method: str, request: Any) -> Any:
+    def _call(self, method: str, request: Any, stream: bool = False) -> Any:
+        """Invoke one RPC (``request`` may be an iterator for client streaming); with
+        ``stream=True`` collect the server-streamed replies. gRPC errors become the
+        VecdbError the server named."""
         if self._closed:
             raise InvalidArgumentError("the database is closed; open it again with vecdb.connect")
         try:
-            return getattr(self._stub, method)(
+            reply = getattr(self._stub, method)(
                 request, timeout=self.timeout, metadata=self._metadata
             )
-        except self._grpc.RpcError as e:
-            _raise_from_rpc(e)
-
-    def _stream(self, method: str, request: Any) -> list[Any]:
-        if self._closed:
-            raise InvalidArgumentError("the database is closed; open it again with vecdb.connect")
-        try:
-            return list(
-                getattr(self._stub, method)(request, timeout=self.timeout, metadata=self._metadata)
-            )
-        except self._grpc.RpcError as e:
-            _raise_from_rpc(e)
-            raise  # unreachable
-
-    def _stream_in(self, method: str, requests: Iterator[Any]) -> Any:
-        if self._closed:
-            raise InvalidArgumentError("the database is closed; open it again with vecdb.connect")
-        try:
-            return getattr(self._stub, method)(
-                requests, timeout=self.timeout, metadata=self._metadata
-            )
+            return list(reply) if stream else reply
         except self._grpc.RpcError as e:
             _raise_from_rpc(e)
 
@@ -235,7 +218,7 @@ class RemoteDatabase:
         req = pb.SqlRequest(sql=query)
         if params is not None:
             codec.params_to_pb(params, req.params)
-        msgs = self._stream("Sql", req)
+        msgs = self._call("Sql", req, stream=True)
         table = codec.ipc_messages_to_table([m.arrow_ipc for m in msgs])
         plan = codec.plan_from_json(msgs[0].plan_json) if msgs else None
         return Result(table, plan=plan)
@@ -353,7 +336,7 @@ class RemoteCollection:
 
         # encode eagerly so that a bad value raises here, not inside the gRPC stream
         reqs = list(messages())
-        return int(self._db._stream_in("Upsert", iter(reqs)).count)
+        return int(self._db._call("Upsert", iter(reqs)).count)
 
     def delete(self, ids: Any = None, where: str | None = None, params: Any = None) -> int:
         """Delete by ids or by predicate; returns the number deleted."""
