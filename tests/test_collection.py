@@ -298,3 +298,15 @@ def test_ivf_trains_itself_and_pq_distances_are_exact(db: vecdb.Database) -> Non
         true = np.sqrt(((base[[h.id for h in hits]] - q) ** 2).sum(1))
         # PQ codes only pick candidates; reported distances are re-measured exactly
         assert np.allclose([h.distance for h in hits], true, atol=1e-4)
+
+
+def test_sql_constraint_errors_name_the_cause(db: vecdb.Database) -> None:
+    c = db.create_collection("t", dim=2, index="exact")
+    c.add([1], [[1, 0]])
+    with pytest.raises(errors.InvalidArgumentError, match="NOT NULL"):
+        db.sql("INSERT INTO t VALUES (2, NULL)")
+    with pytest.raises(errors.AlreadyExistsError):
+        db.sql("INSERT INTO t VALUES (1, [0, 1])")
+    with pytest.raises(errors.InvalidArgumentError, match="zero vector"):
+        db.sql("UPDATE t SET vec = [0, 0]")
+    assert c.count() == 1 and c.get([1])[0].vector.tolist() == [1.0, 0.0]
