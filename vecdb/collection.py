@@ -679,19 +679,10 @@ class Collection:
         return out
 
     def _check_predicate(self, where: Any) -> str:
-        if not isinstance(where, str) or not where.strip():
-            raise InvalidArgumentError("where must be a non-empty SQL predicate string")
-        try:
-            stmts = duckdb.extract_statements(f"SELECT 1 WHERE ({where})")
-        except duckdb.Error as e:
-            raise SQLParseError(f"where does not parse as a SQL predicate: {e}") from e
-        if len(stmts) != 1:
-            raise SQLParseError(
-                "where must be a single SQL predicate (no ';' or further statements)"
-            )
-        if self._db.confined:
-            self._db._confine_predicate(where)
-        return where
+        """The DuckDB text of ``where``, regenerated from its checked parse tree."""
+        from vecdb.sql.predicate import compile_predicate
+
+        return compile_predicate(where, confined=self._db.confined).sql
 
     def _filter(self, where: str, params: Any) -> _Filter:
         key = (where, _freeze(params))

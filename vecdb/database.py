@@ -27,6 +27,7 @@ from vecdb.errors import (
     VecdbError,
 )
 from vecdb.index import INDEX_TYPES
+from vecdb.sql.verify import canonical_type
 from vecdb.storage.checkpoint import remove_checkpoints
 from vecdb.storage.lock import DirLock
 
@@ -187,9 +188,11 @@ class Database:
                 raise InvalidArgumentError(
                     f"column name {cname!r} is reserved for the id and the vector"
                 )
-            if not isinstance(ctype, str) or not ctype.strip() or ";" in ctype:
+            if not isinstance(ctype, str) or not ctype.strip():
                 raise InvalidArgumentError(f"column {cname!r} needs a DuckDB type string")
-            cols[cname] = ctype.strip()
+            # parsed as exactly one type by DuckDB and spelled as DuckDB prints it: the
+            # caller's text never reaches the CREATE TABLE
+            cols[cname] = canonical_type(ctype.strip())
         spec = CollectionSpec(name, dim, metric, index, params, cols, id_type)
         with self._catalog_lock:
             existing = self._collections.get(name)
@@ -322,8 +325,11 @@ class Database:
                 coll.compact()
 
     # ---- SQL -----------------------------------------------------------------------------
-    def sql(self, query: str, params: Any = None) -> Any:
+    def sql(self, query: str, params: Any = None, *, read_only: bool = False) -> Any:
         """Run SQL; ``ORDER BY cosine(vec, ?) LIMIT k`` is a filtered vector search.
+
+        ``read_only=True`` refuses anything but queries (decided from DuckDB's statement
+        kind) and runs them in a read-only transaction that is rolled back.
 
         >>> import vecdb
         >>> db = vecdb.connect()
@@ -333,7 +339,7 @@ class Database:
         self._check_open()
         from vecdb.sql import run_sql
 
-        return run_sql(self, query, params)
+        return run_sql(self, query, params, read_only=read_only)
 
     # ---- lifecycle -----------------------------------------------------------------------
     def checkpoint(self) -> None:

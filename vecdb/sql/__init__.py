@@ -12,15 +12,10 @@ allow-list for untrusted SQL and ``functions.py`` the vector-function table.
 
 from __future__ import annotations
 
-import sqlglot
-from sqlglot.errors import ParseError, TokenError
-
-from vecdb.errors import SQLParseError
-from vecdb.sql import confine
 from vecdb.sql.execute import explain, run_sql
-from vecdb.sql.parse import DIALECT
+from vecdb.sql.predicate import Predicate, compile_predicate
 
-__all__ = ["run_sql", "explain", "check_predicate"]
+__all__ = ["run_sql", "explain", "check_predicate", "compile_predicate", "Predicate"]
 
 
 def check_predicate(where: str) -> None:
@@ -32,8 +27,4 @@ def check_predicate(where: str) -> None:
     ...
     vecdb.errors.PermissionDeniedError: function getenv is not allowed in confined SQL
     """
-    try:
-        tree = sqlglot.parse_one(f"SELECT 1 WHERE ({where})", read=DIALECT)
-    except (ParseError, TokenError) as e:
-        raise SQLParseError(f"where does not parse as a SQL predicate: {e}") from None
-    confine.check(tree)
+    compile_predicate(where, confined=True)

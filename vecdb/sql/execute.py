@@ -31,13 +31,14 @@ from vecdb.errors import (
     DimensionMismatchError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     SQLError,
     SQLParseError,
     UnsupportedQueryError,
     VecdbError,
 )
 from vecdb.result import Result
-from vecdb.sql import confine
+from vecdb.sql import confine, verify
 from vecdb.sql.analyze import CollectionInfo
 from vecdb.sql.parse import Statement, bind_params, parse
 from vecdb.sql.plan import Plan, plan
@@ -208,13 +209,66 @@ def _get_plan(db: Any, state: _State, entry: _Entry, values: dict[str, Any]) -> 
         )
         p = plan(entry.statement, cat, dict(key))
         entry.plans.setdefault((), (p, _snapshot(db, p)))
+    if entry.statement.confined:
+        _verify(entry.statement, p)
     if p.kind in ("search", "exact", "dml", "passthrough"):
         entry.plans[key] = (p, _snapshot(db, p))
     return p
 
 
-def run_sql(db: Any, query: str, params: Any = None) -> Result:
+#: DuckDB statement kinds each plan kind may send to DuckDB
+_PLAN_KINDS = {
+    "search": frozenset({"SELECT"}),
+    "exact": frozenset({"SELECT"}),
+    "dml": frozenset({"INSERT", "UPDATE", "DELETE"}),
+    "drop_index": frozenset({"DROP"}),
+}
+
+
+def _verify(statement: Statement, p: Plan) -> None:
+    """Confined SQL: every text the plan sends to DuckDB is read back by both parsers.
+
+    DuckDB must read each as one statement of the kind the plan stands for and pass the
+    confinement rules on its own parse tree; sqlglot must read it back into a tree that
+    passes them too. Runs once per plan (plans are cached), not per call.
+    """
+    texts = [p.sql, p.exact_sql, *(s.probe_sql for s in p.searches)]
+    allowed = _PLAN_KINDS.get(p.kind) or verify.expected_kinds(statement.tree) or frozenset()
+    for text in texts:
+        if not text:
+            continue
+        found = verify.kinds(text)
+        if len(found) != 1 or (text == p.sql and found[0] not in allowed):
+            raise PermissionDeniedError(
+                f"vecdb could not verify the SQL it would run ({found}); statement refused"
+            )
+        confine.check_duckdb(text)
+        try:
+            again = parse(text, confined=True)
+        except SQLParseError:
+            raise PermissionDeniedError(
+                "vecdb could not read back the SQL it would run; statement refused"
+            ) from None
+        confine.check(again.tree)
+
+
+#: plan kinds a read-only caller may run
+_READ_PLANS = frozenset({"search", "exact", "passthrough"})
+
+
+def _check_read_only(statement: Statement, p: Plan) -> None:
+    if not statement.read_only or p.kind not in _READ_PLANS:
+        raise PermissionDeniedError(
+            f"a read-only caller may run queries only, not {statement.kind} statements"
+        )
+
+
+def run_sql(db: Any, query: str, params: Any = None, read_only: bool = False) -> Result:
     """Run one SQL statement on ``db`` (what ``Database.sql`` calls).
+
+    ``read_only`` (the server's read-only key): only queries, decided from DuckDB's statement
+    kind, and DuckDB runs them in a read-only transaction that is always rolled back, so a
+    write that got past the classification still cannot change anything.
 
     >>> import vecdb
     >>> vecdb.connect().sql("SELECT 40 + ? AS x", [2]).fetchall()
@@ -223,11 +277,17 @@ def run_sql(db: Any, query: str, params: Any = None) -> Result:
     state = _state(db)
     entry = state.entry(query, bool(getattr(db, "confined", False)))
     statement = entry.statement
+    if read_only and not statement.read_only:
+        _check_read_only(statement, Plan("exact", None))
     if statement.explain is not None:
+        if statement.explain == "analyze" and read_only:
+            _check_read_only(statement, Plan("exact", None))
         return _explain(db, state, entry, params, statement.explain == "analyze")
     values = bind_params(statement, params)
     p = _get_plan(db, state, entry, values)
-    return _execute(db, state, p, values)
+    if read_only:
+        _check_read_only(statement, p)
+    return _execute(db, state, p, values, read_only=read_only)
 
 
 def explain(db: Any, query: str, params: Any = None, analyze: bool = False) -> Result:
@@ -333,8 +393,10 @@ def _args(p: Plan, values: Mapping[str, Any]) -> Any:
     return {n: values[n] for n in p.sql_params} or None
 
 
-def _query(db: Any, sql: str, args: Any) -> pa.Table:
+def _query(db: Any, sql: str, args: Any, read_only: bool = False) -> pa.Table:
     cur = db._cursor()
+    if read_only:
+        return _query_read_only(cur, sql, args)
     try:
         rel = cur.sql(sql, params=args)
         return rel.to_arrow_table() if rel is not None else _EMPTY
@@ -342,8 +404,33 @@ def _query(db: Any, sql: str, args: Any) -> pa.Table:
         raise map_error(e) from e
 
 
+def _query_read_only(cur: Any, sql: str, args: Any) -> pa.Table:
+    """Run ``sql`` in a read-only DuckDB transaction that is always rolled back."""
+    try:
+        cur.execute("BEGIN TRANSACTION READ ONLY")
+    except duckdb.Error as e:
+        raise map_error(e) from e
+    try:
+        rel = cur.sql(sql, params=args)
+        return rel.to_arrow_table() if rel is not None else _EMPTY
+    except duckdb.TransactionException as e:
+        raise PermissionDeniedError(f"a read-only caller cannot write: {e}") from e
+    except duckdb.Error as e:
+        raise map_error(e) from e
+    finally:
+        try:
+            cur.execute("ROLLBACK")
+        except duckdb.Error:  # pragma: no cover - the transaction is already gone
+            pass
+
+
 def _execute(
-    db: Any, state: _State, p: Plan, values: dict[str, Any], infos: list[Any] | None = None
+    db: Any,
+    state: _State,
+    p: Plan,
+    values: dict[str, Any],
+    infos: list[Any] | None = None,
+    read_only: bool = False,
 ) -> Result:
     kind = p.kind
     if kind in ("search", "exact", "passthrough", "dml"):
@@ -354,6 +441,8 @@ def _execute(
         if infos is not None and found:
             infos.extend(found)
         if kind == "dml":
+            if read_only:  # pragma: no cover - run_sql refuses these before planning
+                raise PermissionDeniedError("a read-only caller cannot write")
             assert p.target is not None and p.sql is not None
             coll = _lookup(db, _collections(db), p.target)
             try:
@@ -362,10 +451,12 @@ def _execute(
                 raise map_error(e) from e
             return Result(pa.table({"Count": pa.array([len(ids)], pa.int64())}))
         assert p.sql is not None
-        table = _query(db, p.sql, _args(p, values))
-        if kind == "passthrough":
+        table = _query(db, p.sql, _args(p, values), read_only)
+        if kind == "passthrough" and not read_only:
             state.invalidate()  # DDL on plain tables may change what the plans read
         return Result(table, plan=found)
+    if read_only:  # pragma: no cover - run_sql refuses these before planning
+        raise PermissionDeniedError("a read-only caller cannot change the schema")
     return _execute_ddl(db, state, p)
 
 

@@ -30,7 +30,9 @@ from vecdb.errors import (
     PermissionDeniedError,
     SQLParseError,
     UnsupportedQueryError,
+    VecdbError,
 )
+from vecdb.sql import verify
 
 __all__ = ["Statement", "parse", "bind_params", "DIALECT"]
 
@@ -72,6 +74,8 @@ class Statement:
         param_style: ``"none"``, ``"positional"`` or ``"named"``.
         param_names: normalized parameter names in order of first appearance.
         body: the text after any EXPLAIN prefix.
+        kind: DuckDB's statement kind of ``body`` (``"SELECT"``, ``"INSERT"``, ...).
+        confined: parsed for a confined caller: only text regenerated from ``tree`` may run.
     """
 
     text: str
@@ -80,6 +84,13 @@ class Statement:
     param_style: ParamStyle
     param_names: tuple[str, ...]
     body: str
+    kind: str = "SELECT"
+    confined: bool = False
+
+    @property
+    def read_only(self) -> bool:
+        """True when DuckDB reads the statement as a query (EXPLAIN: what it explains)."""
+        return self.kind in verify.READ_KINDS
 
 
 def _parse_error(e: ParseError | TokenError, text: str) -> SQLParseError:
@@ -138,10 +149,29 @@ def parse(text: str, *, confined: bool = False) -> Statement:
         raise _parse_error(e, body) from None
     if not trees:
         raise SQLParseError("SQL parse error: empty statement", errors=[])
-    if len(trees) > 1:
+    duck = verify.kinds(body)
+    if len(trees) > 1 or len(duck) > 1:
+        if len(trees) != len(duck):
+            # the two parsers disagree on where statements end: never run such a text
+            raise _disagree(confined, f"DuckDB reads {len(duck)} statements, sqlglot {len(trees)}")
         raise UnsupportedQueryError("one statement at a time, please (found several)")
-    tree, style, names = _normalize_params(trees[0])
-    return Statement(text, tree, explain, style, names, body)
+    tree = trees[0]
+    kind = duck[0] if duck else ""
+    expected = verify.expected_kinds(tree)
+    if expected is None and confined:
+        raise _disagree(confined, f"a statement sqlglot reads as {type(tree).__name__}")
+    if expected is not None and kind not in expected:
+        raise _disagree(confined, f"DuckDB reads a {kind} statement, sqlglot a {sorted(expected)}")
+    tree, style, names = _normalize_params(tree)
+    return Statement(text, tree, explain, style, names, body, kind, confined)
+
+
+def _disagree(confined: bool, detail: str) -> VecdbError:
+    msg = (
+        f"the statement is read differently by DuckDB and by vecdb's SQL parser ({detail}); "
+        "write it without backtick identifiers, nested comments or dollar quotes"
+    )
+    return PermissionDeniedError(msg) if confined else UnsupportedQueryError(msg)
 
 
 def _normalize_params(tree: exp.Expression) -> tuple[exp.Expression, ParamStyle, tuple[str, ...]]:

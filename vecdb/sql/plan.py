@@ -124,7 +124,22 @@ def plan_kind(p: Plan) -> str:
 
 
 def _sql(tree: exp.Expression) -> str:
-    return tree.sql(dialect=DIALECT)
+    # comments are dropped: their text is the caller's and must never reach DuckDB
+    return tree.sql(dialect=DIALECT, comments=False)
+
+
+def _checked_text(statement: Statement) -> str:
+    """The text DuckDB runs for a statement passed through as it is.
+
+    Trusted (embedded) callers get their own text. Confined callers get text regenerated from
+    the checked tree: DuckDB never sees a character of theirs that vecdb did not parse.
+    """
+    if not statement.confined:
+        return statement.body
+    tree = statement.tree
+    if isinstance(tree, exp.Show):
+        return "SHOW TABLES"  # the only SHOW confinement allows (sqlglot cannot print it)
+    return _sql(tree)
 
 
 def _params_in(tree: exp.Expression) -> tuple[str, ...]:
@@ -196,7 +211,10 @@ def _plan(
             if len(names) != 1:
                 raise UnsupportedQueryError("DROP INDEX one index at a time")
             return Plan(
-                "drop_index", statement.body, ddl={"name": names[0], "exists": exists}, deps=deps
+                "drop_index",
+                _checked_text(statement),
+                ddl={"name": names[0], "exists": exists},
+                deps=deps,
             )
         colls = [n for t in targets if (n := table_name(t)) in catalog]
         if colls:
@@ -209,7 +227,7 @@ def _plan(
                 ddl={"exists": exists},
                 deps=deps,
             )
-        return Plan("passthrough", statement.body, deps=deps)
+        return Plan("passthrough", _checked_text(statement), deps=deps)
     if kind == "transaction":
         raise UnsupportedQueryError(
             "transactions are not supported in vecdb SQL: every statement is atomic on its own"
@@ -232,11 +250,15 @@ def _passthrough(
     kind: str = "passthrough",
 ) -> Plan:
     tree = statement.tree
+    if statement.confined and not isinstance(tree, exp.Show):
+        out = _vector_types(rewrite_functions(tree, dims))
+        sql = _sql(out)
+        return Plan(kind, sql, _params_in(out), False, (), expected, sql, analysis.reasons, deps)
     if not analysis.vector_params and not _has_vector_function(tree) and not _has_vector_type(tree):
         # nothing to rewrite: DuckDB gets the text exactly as written
         return Plan(
             kind,
-            statement.body,
+            _checked_text(statement),
             sql_params=statement.param_names,
             positional=statement.param_style == "positional",
             reasons=analysis.reasons,
@@ -604,7 +626,7 @@ def _plan_create_index(statement: Statement, catalog: Catalog, deps: tuple[str, 
     table = index.args.get("table") if isinstance(index, exp.Index) else None
     name = table_name(table) if isinstance(table, exp.Table) else None
     if name not in catalog:
-        return Plan("passthrough", statement.body, deps=deps)
+        return Plan("passthrough", _checked_text(statement), deps=deps)
     assert name is not None
     iparams = index.args.get("params")
     using = iparams.args.get("using") if iparams is not None else None
