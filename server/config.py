@@ -23,6 +23,8 @@ class ServerConfig:
         request_timeout_s: reads taking longer are interrupted and answered with an error.
         grpc_workers: size of the gRPC handler thread pool.
         grace_s: how long shutdown waits for in-flight requests.
+        metrics_public: serve ``/metrics`` without a key even when keys are configured
+            (it names collections and their row counts; off by default).
     """
 
     api_key: str | None = None
@@ -33,6 +35,7 @@ class ServerConfig:
     request_timeout_s: float = 60.0
     grpc_workers: int = 32
     grace_s: float = 10.0
+    metrics_public: bool = False
 
     @property
     def auth_enabled(self) -> bool:

@@ -18,7 +18,6 @@ import heapq
 import hmac
 import itertools
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -72,41 +71,29 @@ def as_vecdb_error(exc: BaseException) -> VecdbError:
 
 # --------------------------------------------------------------------------- SQL kinds
 
-_READ_KEYWORDS = {"SELECT", "WITH", "EXPLAIN", "SHOW", "DESCRIBE", "SUMMARIZE", "VALUES", "FROM"}
-_WRITE_WORDS = re.compile(
-    r"\b(INSERT|UPDATE|DELETE|MERGE|CREATE|DROP|ALTER|TRUNCATE|COPY|ATTACH|DETACH|INSTALL|"
-    r"LOAD|PRAGMA|SET|RESET|CALL|CHECKPOINT|VACUUM|EXPORT|IMPORT|USE|GRANT|REPLACE)\b",
-    re.IGNORECASE,
-)
-_STRIP = re.compile(r"""--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|"(?:[^"]|"")*"|\$\$.*?\$\$""", re.DOTALL)
-
 
 def sql_is_read_only(sql: str) -> bool:
-    """True when every statement in ``sql`` only reads.
+    """True when DuckDB reads ``sql`` as one query (never decided by string patterns).
 
-    A statement reads when its first keyword is SELECT/WITH/EXPLAIN/SHOW/DESCRIBE (and, for
-    WITH and EXPLAIN, nothing after it writes). Conservative: unsure means write.
+    The statement is parsed as confined SQL is: DuckDB's statement kind, agreed with
+    sqlglot's tree. Anything that does not parse, or that the parsers read differently, is
+    not read-only. Enforced a second time when it runs (``Database.sql(read_only=True)``).
 
     >>> sql_is_read_only("SELECT * FROM docs -- DROP TABLE docs")
     True
     >>> sql_is_read_only("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x")
     False
+    >>> sql_is_read_only("/* /* */ SELECT 1 */ DELETE FROM docs WHERE id = 1")
+    False
     >>> sql_is_read_only("explain analyze delete from docs")
     False
     """
-    text = _STRIP.sub(" ", sql)
-    statements = [s.strip() for s in text.split(";") if s.strip()]
-    if not statements:
-        return True
-    for stmt in statements:
-        m = re.match(r"[\s(]*([A-Za-z_]+)", stmt)
-        if not m or m.group(1).upper() not in _READ_KEYWORDS:
-            return False
-        if m.group(1).upper() != "SELECT" and _WRITE_WORDS.search(stmt):
-            return False
-        if m.group(1).upper() == "SELECT" and re.search(r"\bINTO\b", stmt, re.IGNORECASE):
-            return False
-    return True
+    from vecdb.sql.parse import parse
+
+    try:
+        return parse(sql, confined=True).read_only
+    except VecdbError:
+        return False
 
 
 # --------------------------------------------------------------------------- metrics
@@ -273,21 +260,35 @@ class ServiceCore:
 
     # -- auth -----------------------------------------------------------------------
 
+    def authenticate(self, token: str | None) -> bool:
+        """Check the key first, before anything else: True for the full key (or no auth),
+        False for the read-only key; UnauthenticatedError for anything else."""
+        if not self.config.auth_enabled:
+            return True
+        given = (token or "").encode()
+        if self._api_key and hmac.compare_digest(given, self._api_key):
+            return True
+        if self._ro_key and hmac.compare_digest(given, self._ro_key):
+            return False
+        raise UnauthenticatedError("missing or invalid API key: send 'Authorization: Bearer KEY'")
+
     def authorize(self, token: str | None, write: bool) -> None:
         """Raise UnauthenticatedError / PermissionDeniedError unless ``token`` may do this."""
-        if not self.config.auth_enabled:
-            return
-        given = (token or "").encode()
-        full = bool(self._api_key) and hmac.compare_digest(given, self._api_key)
-        ro = bool(self._ro_key) and hmac.compare_digest(given, self._ro_key)
-        if not (full or ro):
-            raise UnauthenticatedError("missing or invalid API key")
-        if write and not full:
+        if not self.authenticate(token) and write:
             raise PermissionDeniedError("the read-only key may not write or change the schema")
 
-    def authorize_sql(self, token: str | None, sql: str) -> None:
-        """Authorize a SQL statement: writes need the full key."""
-        self.authorize(token, write=not sql_is_read_only(sql))
+    def authorize_sql(self, token: str | None, sql: str) -> bool:
+        """Authorize a SQL statement; True when it must run read-only (the read-only key).
+
+        The read-only key may run only statements DuckDB reads as queries.
+        """
+        if self.authenticate(token):
+            return False
+        if not sql_is_read_only(sql):
+            raise PermissionDeniedError(
+                "the read-only key may run queries only (SELECT, DESCRIBE, SHOW, EXPLAIN)"
+            )
+        return True
 
     # -- limits ---------------------------------------------------------------------
 
@@ -499,11 +500,22 @@ class ServiceCore:
             timeout,
         )
 
-    def sql(self, query: str, params: Any = None, timeout: float | None = None) -> Any:
-        """Run one (confined) SQL statement; reads get the request timeout."""
-        if sql_is_read_only(query):
-            return self.timed(lambda: self.db.sql(query, params), timeout)
-        return self.db.sql(query, params)
+    def sql(
+        self,
+        query: str,
+        params: Any = None,
+        timeout: float | None = None,
+        read_only: bool = False,
+    ) -> Any:
+        """Run one (confined) SQL statement under the request deadline, reads and writes.
+
+        Past the deadline DuckDB is interrupted, the statement rolls back and the caller gets
+        ResourceExhaustedError; the connection stays usable. ``read_only`` runs it as the
+        read-only key must (see ``Database.sql``).
+        """
+        if read_only:
+            return self.timed(lambda: self.db.sql(query, params, read_only=True), timeout)
+        return self.timed(lambda: self.db.sql(query, params), timeout)
 
 
 def describe(coll: Any) -> dict[str, Any]:

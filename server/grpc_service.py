@@ -1,8 +1,10 @@
 """The gRPC transport: ``vecdb.rpc.v1.Vecdb`` over a :class:`~vecdb_server.core.ServiceCore`.
 
-Handlers are registered with our own request deserializers, so that malformed or oversized
-messages get a proper ``INVALID_ARGUMENT`` with a vecdb error code instead of a generic
-failure. Errors carry the vecdb code in the trailing metadata key ``vecdb-error-code``.
+Handlers receive the request as bytes: the API key is checked first, and only then is the
+message decoded by our own deserializer, so that an unauthenticated caller learns nothing from
+how its bytes parse, and malformed or oversized messages get a proper ``INVALID_ARGUMENT`` with
+a vecdb error code instead of a generic failure. Errors carry the vecdb code in the trailing
+metadata key ``vecdb-error-code``.
 
 >>> server = build_grpc_server(core, "127.0.0.1", 0)   # doctest: +SKIP
 >>> server.port                                         # doctest: +SKIP
@@ -22,7 +24,7 @@ import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from vecdb.errors import InvalidArgumentError, VecdbError
+from vecdb.errors import InvalidArgumentError, PermissionDeniedError, VecdbError
 from vecdb.rpc import codec
 from vecdb.rpc.v1 import vecdb_pb2 as pb
 from vecdb_server.core import ServiceCore, as_vecdb_error
@@ -264,8 +266,9 @@ class VecdbServicer:
         return resp
 
     def Sql(self, req: pb.SqlRequest, ctx: Any) -> Iterator[pb.SqlResponse]:
+        read_only = self.core.authorize_sql(_token(ctx), req.sql)
         params = codec.params_from_pb(req.params) if req.HasField("params") else None
-        result = self.core.sql(req.sql, params, timeout=_timeout(ctx))
+        result = self.core.sql(req.sql, params, timeout=_timeout(ctx), read_only=read_only)
         table = result.to_arrow()
         plan = codec.plan_to_json(getattr(result, "plan", None))
         out = []
@@ -306,8 +309,8 @@ def _wrap(core: ServiceCore, method: str, fn: Callable[..., Any], writes: bool |
     Kept lean on purpose (it runs on every call): no metadata scan when auth is off, one
     clock pair, one metrics update.
     """
-    client_streaming = _METHODS[method][2]
-    server_streaming = _METHODS[method][3]
+    req_type, _, client_streaming, server_streaming, _ = _METHODS[method]
+    parse = _deserializer(req_type, core)
     config = core.config
     observe = core.metrics.observe
     clock = time.perf_counter
@@ -316,14 +319,16 @@ def _wrap(core: ServiceCore, method: str, fn: Callable[..., Any], writes: bool |
         t0 = clock()
         status = "OK"
         try:
-            if not client_streaming and isinstance(request, _BadRequest):
-                raise request.error
-            if config.auth_enabled:
-                token = _token(context)
-                if writes is None:  # Sql: decided by the statement
-                    core.authorize_sql(token, request.sql)
-                else:
-                    core.authorize(token, writes)
+            # the key first: the message is still undecoded bytes here
+            full = core.authenticate(_token(context)) if config.auth_enabled else True
+            if client_streaming:
+                request = map(parse, request)
+            else:
+                request = parse(request)
+                if isinstance(request, _BadRequest):
+                    raise request.error
+            if not full and writes:
+                raise PermissionDeniedError("the read-only key may not write or change the schema")
             if server_streaming:
                 return iter(list(fn(request, context)))
             return fn(request, context)
@@ -341,12 +346,10 @@ def method_handlers(core: ServiceCore) -> dict[str, grpc.RpcMethodHandler]:
     """The ``vecdb.rpc.v1.Vecdb`` handlers by method name, with safe deserializers."""
     servicer = VecdbServicer(core)
     handlers = {}
-    for name, (req_t, resp_t, cstream, sstream, writes) in _METHODS.items():
+    for name, (_req_t, resp_t, cstream, sstream, writes) in _METHODS.items():
         fn = _wrap(core, name, getattr(servicer, name), writes)
-        kw = {
-            "request_deserializer": _deserializer(req_t, core),
-            "response_serializer": resp_t.SerializeToString,
-        }
+        # no request_deserializer: handlers get bytes and decode them after the key check
+        kw = {"response_serializer": resp_t.SerializeToString}
         if cstream and not sstream:
             handlers[name] = grpc.stream_unary_rpc_method_handler(fn, **kw)
         elif sstream and not cstream:

@@ -179,6 +179,11 @@ def build_parser(prog: str = "vecdb serve") -> argparse.ArgumentParser:
     p.add_argument("--request-timeout", type=float, default=d.request_timeout_s, help="seconds")
     p.add_argument("--grpc-workers", type=int, default=d.grpc_workers)
     p.add_argument("--grace", type=float, default=d.grace_s, help="shutdown grace, seconds")
+    p.add_argument(
+        "--metrics-open",
+        action="store_true",
+        help="serve /metrics without a key even when keys are set (it lists collections)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         request_timeout_s=ns.request_timeout,
         grpc_workers=ns.grpc_workers,
         grace_s=ns.grace,
+        metrics_public=ns.metrics_open,
     )
     import vecdb
 

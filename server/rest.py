@@ -191,6 +191,10 @@ class _LimitAndMetrics:
             await send(message)
 
         try:
+            refusal = self._unauthenticated(scope)
+            if refusal is not None:
+                await self._send_error(refusal, send_wrapper)
+                return
             length = _content_length(scope)
             if length is not None and length > limit:
                 await self._too_large(length, send_wrapper)
@@ -220,13 +224,56 @@ class _LimitAndMetrics:
                 time.perf_counter() - t0,
             )
 
-    async def _too_large(self, nbytes: int, send: Any) -> None:
-        resp = _error_response(self.core.too_large(nbytes))
+    def _unauthenticated(self, scope: dict) -> VecdbError | None:
+        """The key is checked here, before any byte of the body is read or decoded.
+
+        ``/healthz`` and the API docs are open; ``/metrics`` is open only with
+        ``metrics_public``. Which key may do what is decided later, per route.
+        """
+        config = self.core.config
+        if not config.auth_enabled:
+            return None
+        path = scope.get("path", "")
+        if path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES):
+            return None
+        if path == "/metrics" and config.metrics_public:
+            return None
+        try:
+            self.core.authenticate(_bearer_token(scope))
+        except VecdbError as e:
+            return e
+        return None
+
+    async def _send_error(self, err: VecdbError, send: Any) -> None:
+        resp = _error_response(err)
+        if err.http_status == 401:
+            resp.headers["www-authenticate"] = "Bearer"
         await resp({"type": "http"}, None, send)
+
+    async def _too_large(self, nbytes: int, send: Any) -> None:
+        await self._send_error(self.core.too_large(nbytes), send)
 
 
 class _TooLarge(Exception):
     pass
+
+
+_OPEN_PATHS = frozenset({"/healthz", "/docs", "/redoc", "/openapi.json"})
+_OPEN_PREFIXES = ("/docs/", "/static/")
+
+
+def _bearer_token(scope: dict) -> str | None:
+    """The key from ``Authorization: Bearer KEY`` (scheme case-insensitive, spaces trimmed).
+
+    >>> _bearer_token({"headers": [(b"authorization", b"bearer   k1 ")]})
+    'k1'
+    """
+    for k, v in scope.get("headers") or ():
+        if k == b"authorization":
+            value = v.decode("latin-1").strip()
+            scheme, _, rest = value.partition(" ")
+            return rest.strip() if scheme.lower() == "bearer" else None
+    return None
 
 
 def _content_length(scope: dict) -> int | None:
@@ -252,7 +299,7 @@ def create_app(core: ServiceCore) -> FastAPI:
     )
 
     def _token(cred: HTTPAuthorizationCredentials | None) -> str | None:
-        return cred.credentials if cred is not None else None
+        return cred.credentials.strip() if cred is not None else None
 
     # The key checks are async on purpose: they are a constant-time compare, and a sync
     # dependency would cost every request an extra hop through the thread pool.
@@ -431,8 +478,8 @@ def create_app(core: ServiceCore) -> FastAPI:
 
     @app.post("/v1/sql", tags=["queries"])
     def sql(body: SqlBody, token: Any = Depends(any_key)) -> Any:
-        core.authorize_sql(token, body.sql)
-        result = run(core.sql, body.sql, body.params)
+        read_only = core.authorize_sql(token, body.sql)
+        result = run(core.sql, body.sql, body.params, read_only=read_only)
         table = result.to_arrow()
         cols = [c.to_pylist() for c in table.columns]
         rows = [list(r) for r in zip(*cols, strict=True)] if cols else []
