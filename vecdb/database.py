@@ -79,6 +79,14 @@ def connect(
     return Database(path, confined=confined)
 
 
+def _dry_run_index(index: str, dim: int, metric: str, params: dict[str, Any], id_type: str) -> None:
+    """Build an empty index of this kind so that every parameter is checked against the
+    dimension (e.g. IVF-PQ's ``pq`` must divide ``dim``) before anything is written."""
+    from vecdb.storage.vectors import VectorStore
+
+    INDEX_TYPES[index](dim, metric, params, VectorStore(dim, id_type, capacity=16))  # type: ignore[arg-type]
+
+
 class Database:
     """Collections of vectors and rows in one DuckDB database; see :func:`connect`."""
 
@@ -181,6 +189,7 @@ class Database:
         if index_params is not None and not isinstance(index_params, dict):
             raise InvalidArgumentError("index_params must be a dict")
         params = INDEX_TYPES[index].check_params(index_params or {})
+        _dry_run_index(index, dim, metric, params, id_type)
         cols: dict[str, str] = {}
         for cname, ctype in (columns or {}).items():
             check_name("column", cname)
@@ -300,6 +309,7 @@ class Database:
         if metric not in METRICS:
             raise InvalidArgumentError(f"metric must be one of {list(METRICS)}, got {metric!r}")
         checked = INDEX_TYPES[index].check_params(params or {})
+        _dry_run_index(index, coll.dim, metric, checked, coll.id_type)
         spec = CollectionSpec(
             coll.name, coll.dim, metric, index, checked, coll._spec.columns, coll.id_type
         )
