@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -86,6 +87,8 @@ class Statement:
     body: str
     kind: str = "SELECT"
     confined: bool = False
+    #: literal vectors (``cosine(vec, [1, 0, 0])``) turned into parameters, bound per call
+    literals: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     @property
     def read_only(self) -> bool:
@@ -94,6 +97,17 @@ class Statement:
 
 
 def _parse_error(e: ParseError | TokenError, text: str) -> SQLParseError:
+    """The error a caller can act on: the offending token and a caret under it.
+
+    DuckDB's own message is used when DuckDB cannot parse the text either (it names the token
+    and draws the caret); otherwise sqlglot's position, with the line and a caret.
+
+    >>> print(_parse_error(ParseError("x"), "SELEC id FROM t"))
+    SQL parse error: syntax error at or near "SELEC"
+    <BLANKLINE>
+    LINE 1: SELEC id FROM t
+            ^^^^^
+    """
     errors: list[dict[str, Any]] = []
     for err in getattr(e, "errors", None) or []:
         errors.append(
@@ -104,9 +118,23 @@ def _parse_error(e: ParseError | TokenError, text: str) -> SQLParseError:
                 "description": err.get("description"),
             }
         )
-    if errors:
+    try:
+        duckdb.extract_statements(text)
+    except duckdb.Error as de:
+        msg = str(de).removeprefix("Parser Error: ").strip()
+        return SQLParseError(f"SQL parse error: {msg}", errors=errors)
+    if errors and errors[0]["line"]:
         first = errors[0]
-        msg = f"{first['description']} (line {first['line']}, col {first['col']})"
+        line_no, col = int(first["line"]), int(first["col"] or 0)
+        token = first["highlight"] or ""
+        lines = text.splitlines() or [text]
+        source = lines[min(line_no, len(lines)) - 1]
+        start = max(0, col - len(token))
+        caret = " " * start + "^" * max(1, len(token))
+        msg = (
+            f"{first['description']} at or near {token!r} (line {line_no}, col {col})\n"
+            f"LINE {line_no}: {source}\n{' ' * (len(str(line_no)) + 7)}{caret}"
+        )
     else:
         msg = str(e).splitlines()[0] if str(e) else "could not parse SQL"
     return SQLParseError(f"SQL parse error: {msg}", errors=errors)
@@ -125,7 +153,7 @@ def parse(text: str, *, confined: bool = False) -> Statement:
         UnsupportedQueryError: more than one statement, or mixed parameter styles.
         PermissionDeniedError: (confined) an unparseable statement of a refused kind.
 
-    >>> parse("SELEC 1")
+    >>> parse("SELEC 1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     vecdb.errors.SQLParseError: SQL parse error: ...
@@ -163,7 +191,50 @@ def parse(text: str, *, confined: bool = False) -> Statement:
     if expected is not None and kind not in expected:
         raise _disagree(confined, f"DuckDB reads a {kind} statement, sqlglot a {sorted(expected)}")
     tree, style, names = _normalize_params(tree)
-    return Statement(text, tree, explain, style, names, body, kind, confined)
+    literals = _lift_literal_vectors(tree)
+    return Statement(text, tree, explain, style, names, body, kind, confined, literals)
+
+
+def _number_value(node: exp.Expression) -> float | None:
+    if isinstance(node, exp.Neg):
+        inner = _number_value(node.this)
+        return None if inner is None else -inner
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return float(node.this)
+        except ValueError:
+            return None
+    return None
+
+
+def _lift_literal_vectors(tree: exp.Expression) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    """Literal number lists given to a vector function become parameters (in place).
+
+    ``ORDER BY cosine(vec, [1, 0, 0]) LIMIT 1`` then plans exactly like ``cosine(vec, $q)``:
+    the list is cast to the column's ``FLOAT[n]`` and may use the index.
+
+    >>> s = parse("SELECT cosine(vec, [1, -2.5, 0]) FROM t")
+    >>> s.tree.sql("duckdb"), s.literals
+    ('SELECT COSINE(vec, $__vecdb_lit0) FROM t', (('__vecdb_lit0', (1.0, -2.5, 0.0)),))
+    """
+    from vecdb.sql.functions import vector_function
+
+    found: list[tuple[str, tuple[float, ...]]] = []
+    for node in list(tree.walk()):
+        if vector_function(node) is None:
+            continue
+        for arg in list(node.args.get("expressions") or []) + [
+            node.args.get(k) for k in ("this", "expression") if node.args.get(k) is not None
+        ]:
+            if not isinstance(arg, exp.Array) or not arg.expressions:
+                continue
+            values = [_number_value(v) for v in arg.expressions]
+            if any(v is None for v in values):
+                continue
+            name = f"__vecdb_lit{len(found)}"
+            found.append((name, tuple(float(v) for v in values if v is not None)))
+            arg.replace(exp.Placeholder(this=name))
+    return tuple(found)
 
 
 def _disagree(confined: bool, detail: str) -> VecdbError:
@@ -234,6 +305,14 @@ def bind_params(statement: Statement, params: Any) -> dict[str, Any]:
     {'x': 2}
     """
     names = statement.param_names
+    if statement.literals:
+        bound = _bind(statement, params, names)
+        bound.update((n, list(v)) for n, v in statement.literals)
+        return bound
+    return _bind(statement, params, names)
+
+
+def _bind(statement: Statement, params: Any, names: tuple[str, ...]) -> dict[str, Any]:
     if statement.param_style == "none":
         if params:
             raise InvalidArgumentError("parameters given to a statement without placeholders")

@@ -625,12 +625,18 @@ def _plan_create_index(statement: Statement, catalog: Catalog, deps: tuple[str, 
     index = tree.this
     table = index.args.get("table") if isinstance(index, exp.Index) else None
     name = table_name(table) if isinstance(table, exp.Table) else None
-    if name not in catalog:
-        return Plan("passthrough", _checked_text(statement), deps=deps)
-    assert name is not None
     iparams = index.args.get("params")
     using = iparams.args.get("using") if iparams is not None else None
     kind = (using.name if using is not None else "").lower()
+    if name not in catalog:
+        if kind in _INDEXES:
+            raise UnsupportedQueryError(
+                f"USING {kind.upper()} needs a collection, and {name} is not one: a collection "
+                "is a table with an id primary key and its vectors in a column named vec, "
+                "e.g. CREATE TABLE t (id BIGINT PRIMARY KEY, title VARCHAR, vec FLOAT[384])"
+            )
+        return Plan("passthrough", _checked_text(statement), deps=deps)
+    assert name is not None
     if kind not in _INDEXES:
         raise UnsupportedQueryError(
             f"a collection takes USING HNSW or USING IVF indexes on vec, not {kind or 'ART'}"
