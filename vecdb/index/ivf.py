@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 import faiss
 import numpy as np
 
+from vecdb.errors import InvalidArgumentError
 from vecdb.index.base import VectorIndex, register
 from vecdb.index.exact import exact_topk
-from vecdb.storage.vectors import VectorStore
+from vecdb.index.store import VectorStore
 
 __all__ = ["IvfIndex"]
 
@@ -34,8 +35,6 @@ class IvfIndex(VectorIndex):
 
     def __init__(self, dim: int, metric: str, params: dict[str, Any], store: VectorStore) -> None:
         super().__init__(dim, metric, params, store)
-        from vecdb.errors import InvalidArgumentError
-
         pq = self.params.get("pq")
         if pq is not None and dim % pq != 0:
             raise InvalidArgumentError(f"ivf 'pq' ({pq}) must divide the dimension ({dim})")
