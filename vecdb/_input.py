@@ -16,11 +16,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vecdb.errors import DimensionMismatchError, InvalidArgumentError, NotFoundError
+from vecdb.errors import DimensionMismatchError, InvalidArgumentError, NotFoundError, SQLParseError
 from vecdb.index import INDEX_TYPES
+from vecdb.sql import check_predicate
 from vecdb.types import ID_TYPES, METRICS, CollectionSpec
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -79,6 +81,30 @@ def check_index(metric: Any, index: Any, params: Any) -> tuple[str, str, dict[st
     if params is not None and not isinstance(params, dict):
         raise InvalidArgumentError("index_params must be a dict")
     return metric, index, INDEX_TYPES[index].check_params(params or {})
+
+
+def check_where(where: Any, confined: bool) -> str:
+    """A ``where`` predicate: one SQL boolean expression; under ``confined`` it may not reach
+    files, the network or settings.
+
+    >>> check_where("year > 2020", confined=True)
+    'year > 2020'
+    >>> check_where("getenv('HOME') = 'x'", confined=True)
+    Traceback (most recent call last):
+    ...
+    vecdb.errors.PermissionDeniedError: function getenv is not allowed in confined SQL
+    """
+    if not isinstance(where, str) or not where.strip():
+        raise InvalidArgumentError("where must be a non-empty SQL predicate string")
+    try:
+        stmts = duckdb.extract_statements(f"SELECT 1 WHERE ({where})")
+    except duckdb.Error as e:
+        raise SQLParseError(f"where does not parse as a SQL predicate: {e}") from e
+    if len(stmts) != 1:
+        raise SQLParseError("where must be a single SQL predicate (no ';' or further statements)")
+    if confined:
+        check_predicate(where)
+    return where
 
 
 def check_k(k: Any) -> int:

@@ -32,14 +32,14 @@ Lock order (take them in this order, never the other way round):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -52,13 +52,14 @@ from vecdb._input import (
     check_include,
     check_index,
     check_k,
+    check_where,
     search_knob,
 )
-from vecdb.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, SQLParseError
+from vecdb.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from vecdb.index import INDEX_TYPES
 from vecdb.live_index import LiveIndex
 from vecdb.storage.table import CollectionTable
-from vecdb.types import CollectionSpec, Hit, Record, new_hit
+from vecdb.types import Candidates, CollectionSpec, Hit, Record, new_hit
 
 __all__ = ["Collection", "CollectionContext", "Candidates"]
 
@@ -71,14 +72,6 @@ class CollectionContext:
     root: Path | None  #: the data directory (None in memory)
     confined: bool  #: whether SQL predicates are confined (no files, network, settings)
     closed: Callable[[], bool]  #: whether the database was closed
-
-
-class Candidates(NamedTuple):
-    """A search's ids and exact distances per query, and how it ran (the plan info)."""
-
-    ids: list[np.ndarray]
-    distances: list[np.ndarray]
-    plan: dict[str, Any]
 
 
 class Collection:
@@ -122,17 +115,8 @@ class Collection:
         >>> vecdb.connect().create_collection("d", dim=2, index="exact").describe()["index"]
         'exact'
         """
-        s = self._spec
-        return {
-            "name": s.name,
-            "dim": s.dim,
-            "metric": s.metric,
-            "index": s.index,
-            "index_params": self.index_params,
-            "columns": self.columns,
-            "id_type": s.id_type,
-            "count": self.count(),
-        }
+        out = dataclasses.asdict(self._spec)  # name, dim, metric, index, ..., id_type
+        return {**out, "index_params": self.index_params, "count": self.count()}
 
     def __repr__(self) -> str:
         s = self._spec
@@ -149,26 +133,19 @@ class Collection:
         """Bring the index up to DuckDB: checkpoint + replay of newer writes, or a rebuild."""
         self._live.load(self._table)
 
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the collection's write lock (see the lock order in the module docstring)."""
+    def drop(self) -> None:
+        """Drop the table, its change log and catalog row (one transaction), then the index
+        files; the collection is unusable afterwards."""
         with self._write_lock:
-            yield
+            self._table.drop()
+            self._dropped = True
+            self._live.remove_files()
 
-    def detach(self) -> None:
-        """Mark the collection dropped and delete its index files (after the DROP commits)."""
-        self._dropped = True
-        self._live.remove_files()
-
-    @property
-    def needs_checkpoint(self) -> bool:
-        """Whether writes happened since the last index checkpoint."""
-        return not self._dropped and self._live.ckpt_seq != self._table.seq
-
-    def checkpoint(self) -> None:
-        """Write the index and vector store to disk, covering every write so far."""
+    def checkpoint(self, if_changed: bool = False) -> None:
+        """Write the index and vector store to disk, covering every write so far (with
+        ``if_changed``, only when there were writes since the last checkpoint)."""
         with self._write_lock:
-            if not self._dropped:
+            if not self._dropped and not (if_changed and self._live.ckpt_seq == self._table.seq):
                 self._live.checkpoint(self._table)
 
     # ---- writes ----------------------------------------------------------------------------
@@ -230,15 +207,11 @@ class Collection:
         self._check_open()
         if (ids is None) == (where is None):
             raise InvalidArgumentError("pass exactly one of ids= or where=")
-        table = self._table.sql_name
         if ids is not None:
-            id_arr = as_ids(ids, self.id_type)
-            if len(id_arr) == 0:
-                return 0
-            sql = f"DELETE FROM {table} WHERE id IN (SELECT unnest($__ids)) RETURNING id"
-            return len(self.execute_dml(sql, {"__ids": id_arr.tolist()}, "ids"))
-        pred = self._check_predicate(where)
-        sql = f"DELETE FROM {table} WHERE ({pred}) RETURNING id"
+            id_list = as_ids(ids, self.id_type).tolist()
+            sql = self._table.delete_sql("id IN (SELECT unnest($__ids))")
+            return len(self.execute_dml(sql, {"__ids": id_list}, "ids")) if id_list else 0
+        sql = self._table.delete_sql(self._check_predicate(where))
         return len(self.execute_dml(sql, params, "where"))
 
     def execute_dml(self, sql: str, params: Any = None, what: str | None = None) -> list[Any]:
@@ -273,7 +246,6 @@ class Collection:
         metric, index, params = check_index(metric or self.metric, index, index_params)
         s = self._spec
         spec = CollectionSpec(s.name, s.dim, metric, index, params, s.columns, s.id_type)
-        LiveIndex.check_spec(spec)
         with self._write_lock:
             self._live.reconfigure(spec, self._table)  # raises before any change if it must
             self._table.save_index_spec(spec)
@@ -304,22 +276,8 @@ class Collection:
         return [Record(i, *found[i]) for i in wanted if i in found]
 
     def _check_predicate(self, where: Any) -> str:
-        """The one check of a ``where`` predicate; returns what the table may run."""
-        if not isinstance(where, str) or not where.strip():
-            raise InvalidArgumentError("where must be a non-empty SQL predicate string")
-        try:
-            stmts = duckdb.extract_statements(f"SELECT 1 WHERE ({where})")
-        except duckdb.Error as e:
-            raise SQLParseError(f"where does not parse as a SQL predicate: {e}") from e
-        if len(stmts) != 1:
-            raise SQLParseError(
-                "where must be a single SQL predicate (no ';' or further statements)"
-            )
-        if self._ctx.confined:
-            from vecdb.sql import check_predicate
-
-            check_predicate(where)
-        return where
+        """The one check of a ``where`` predicate (search, count, delete)."""
+        return check_where(where, self._ctx.confined)
 
     def search(
         self,
@@ -351,8 +309,8 @@ class Collection:
                 return list(map(new_hit, zip(res[0].tolist(), res[1].tolist(), repeat(None))))
         self._check_open()
         q, single = as_queries(query, self.dim, self.metric)
-        found = self._run(q, check_k(k), where, params, ef, nprobe)
         cols = check_include(include, self._spec.columns)
+        found = self._run(q, check_k(k), where, params, ef, nprobe)
         rows = self._table.rows([i for r in found.ids for i in r.tolist()], cols) if cols else {}
         out = [
             [Hit(i, d, rows.get(i) if cols else None) for i, d in zip(ir.tolist(), dr.tolist())]
@@ -401,18 +359,7 @@ class Collection:
             res = self._probe(queries[0], k, None)
             if res is not None:
                 ids, dists, n = res
-                info = {
-                    "strategy": "index",
-                    "estimated_rows": n,
-                    "matching_rows": n,
-                    "total_rows": n,
-                    "k": k,
-                    "candidates": len(ids),
-                    "index": "hnsw",
-                    "index_params": self.index_params,
-                    "fallbacks": 0,
-                }
-                return Candidates([ids], [dists], info)
+                return Candidates([ids], [dists], self._live.probe_plan(k, len(ids), n))
         self._check_open()
         q, _ = as_queries(queries, self.dim, self.metric)
         return self._run(q, k, where, params, None, None)
@@ -422,11 +369,10 @@ class Collection:
     ) -> Candidates:
         knob = search_knob(INDEX_TYPES[self.index_kind].knob, ef, nprobe)
         if where is None:
-            return Candidates(*self._live.search(q, k, knob))
+            return self._live.search(q, k, knob)
         pred = self._check_predicate(where)
         key = (where, _freeze(params))
-        found = self._live.search(q, k, knob, key, lambda: self._table.ids_where(pred, params))
-        return Candidates(*found)
+        return self._live.search(q, k, knob, key, lambda: self._table.ids_where(pred, params))
 
 
 def _freeze(params: Any) -> Any:

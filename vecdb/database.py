@@ -178,17 +178,8 @@ class Database:
                 if missing_ok:
                     return
                 raise NotFoundError(f"collection {name!r} does not exist")
-            with coll.writing():
-                cur = self._cursor()
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    CollectionTable.drop(cur, name)
-                    cur.execute("COMMIT")
-                except duckdb.Error as e:
-                    cur.execute("ROLLBACK")
-                    raise from_duckdb(e, f"drop_collection {name!r}") from e
-                del self._collections[name]
-                coll.detach()
+            coll.drop()
+            del self._collections[name]
 
     # ---- SQL -----------------------------------------------------------------------------
     def sql(self, query: str, params: Any = None) -> Result:
@@ -210,10 +201,8 @@ class Database:
 
     def _checkpoint_changed(self, best_effort: bool) -> None:
         for coll in list(self._collections.values()):
-            if not coll.needs_checkpoint:
-                continue
             try:
-                coll.checkpoint()
+                coll.checkpoint(if_changed=True)
             except (OSError, VecdbError, duckdb.Error):
                 if not best_effort:
                     raise  # on close, the index is rebuilt from DuckDB on the next open

@@ -7,7 +7,7 @@ the change log, or a rebuild), :meth:`LiveIndex.apply` adds each committed write
 sees half a batch.
 
 >>> import numpy as np
->>> from vecdb.types import CollectionSpec
+>>> from vecdb.types import Candidates, CollectionSpec
 >>> live = LiveIndex(CollectionSpec("c", 2, "l2", "hnsw", {}, {}, "int"), directory=None)
 >>> live.apply(np.array([1, 2]), np.array([[0, 0], [3, 4]], np.float32), None)
 >>> ids, dists, n = live.probe(np.array([3, 3], np.float32), 1, None)
@@ -36,7 +36,7 @@ from vecdb.index import INDEX_TYPES, HnswIndex, VectorIndex, VectorStore
 from vecdb.planner import AllowList
 from vecdb.storage.checkpoint import read_checkpoint, remove_checkpoints, write_checkpoint
 from vecdb.storage.table import CollectionTable
-from vecdb.types import CollectionSpec
+from vecdb.types import Candidates, CollectionSpec
 
 __all__ = ["LiveIndex", "RWLock"]
 
@@ -46,8 +46,6 @@ CHECKPOINT_EVERY = 50_000
 COMPACT_RATIO = 0.3
 COMPACT_MIN_DEAD = 2_000
 ALLOWLIST_CACHE_SIZE = 64
-
-Found = tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]]
 
 
 class RWLock:
@@ -288,6 +286,20 @@ class LiveIndex:
         finally:
             rw.release_read()
 
+    def probe_plan(self, k: int, found: int, n: int) -> dict[str, Any]:
+        """The plan info of a :meth:`probe` (what the planner would report for it)."""
+        return {
+            "strategy": "index",
+            "estimated_rows": n,
+            "matching_rows": n,
+            "total_rows": n,
+            "k": k,
+            "candidates": found,
+            "index": "hnsw",
+            "index_params": self.index.describe(),
+            "fallbacks": 0,
+        }
+
     def search(
         self,
         queries: np.ndarray,
@@ -295,7 +307,7 @@ class LiveIndex:
         knob: int | None,
         allow_key: Any = None,
         matching_ids: Callable[[], np.ndarray] | None = None,
-    ) -> Found:
+    ) -> Candidates:
         """Ids and distances per query, and the plan info, through :func:`planner.search`.
 
         With ``matching_ids`` (the ids a filter matches, read from DuckDB) the search is
@@ -308,7 +320,7 @@ class LiveIndex:
             labels, dists, info = planner.search(self.store, self.index, queries, k, allow, knob)
             ids_all = self.store.ids
             ids = [ids_all[row] for row in labels]
-        return ids, dists, info
+        return Candidates(ids, dists, info)
 
     def _allowlist(self, key: Any, matching_ids: Callable[[], np.ndarray]) -> AllowList:
         cache = self._allow

@@ -25,6 +25,7 @@ __all__ = [
     "Hit",
     "Record",
     "CollectionSpec",
+    "Candidates",
     "new_hit",
 ]
 
@@ -53,6 +54,14 @@ class Record(NamedTuple):
     id: Any
     vector: np.ndarray
     row: dict[str, Any]
+
+
+class Candidates(NamedTuple):
+    """A search's ids and exact distances per query, and how it ran (the plan info)."""
+
+    ids: list[np.ndarray]
+    distances: list[np.ndarray]
+    plan: dict[str, Any]
 
 
 #: builds a Hit from an ``(id, distance, row)`` tuple without NamedTuple's __new__ (hot path)

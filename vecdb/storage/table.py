@@ -132,11 +132,22 @@ class CollectionTable:
         )
 
     @staticmethod
-    def drop(cur: Cursor, name: str) -> None:
+    def drop_storage(cur: Cursor, name: str) -> None:
         """Drop the table, the log and the catalog row (inside the caller's transaction)."""
         cur.execute(f"DROP TABLE IF EXISTS {quote(name)}")
         cur.execute(f"DROP TABLE IF EXISTS _vecdb.{quote('log_' + name)}")
         cur.execute("DELETE FROM _vecdb.collections WHERE name = ?", [name])
+
+    def drop(self) -> None:
+        """Drop the table, the log and the catalog row in one transaction."""
+        cur = self._cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            self.drop_storage(cur, self.spec.name)
+            cur.execute("COMMIT")
+        except duckdb.Error as e:
+            cur.execute("ROLLBACK")
+            raise from_duckdb(e, f"drop_collection {self.spec.name!r}") from e
 
     def save_index_spec(self, spec: CollectionSpec) -> None:
         """Record a new metric/index/parameters in the catalog."""
@@ -205,6 +216,10 @@ class CollectionTable:
                 current = (found, prepare(vectors), gone)
                 cur.execute(f"INSERT INTO {self._log} SELECT {seq}, unnest($ids)", {"ids": touched})
         return touched, current
+
+    def delete_sql(self, where: str) -> str:
+        """The DELETE of the rows matching a checked predicate, for :meth:`execute_dml`."""
+        return f"DELETE FROM {self.sql_name} WHERE ({where}) RETURNING id"
 
     def trim_log(self, seq: int) -> None:
         """Forget log entries a checkpoint at ``seq`` covers."""
