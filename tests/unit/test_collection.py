@@ -206,7 +206,11 @@ BAD_READS = [
     ("ef bad", dict(query=[1, 0, 0], ef=-1), errors.InvalidArgumentError),
     ("bad predicate", dict(query=[1, 0, 0], where="year >"), errors.SQLParseError),
     ("two statements", dict(query=[1, 0, 0], where="1=1; DROP TABLE docs"), errors.SQLParseError),
-    ("unknown column in where", dict(query=[1, 0, 0], where="nope = 1"), errors.InvalidArgumentError),
+    (
+        "unknown column in where",
+        dict(query=[1, 0, 0], where="nope = 1"),
+        errors.InvalidArgumentError,
+    ),
     ("unknown include", dict(query=[1, 0, 0], include=["nope"]), errors.NotFoundError),
     ("missing param", dict(query=[1, 0, 0], where="year > $y"), errors.InvalidArgumentError),
     (
