@@ -38,6 +38,7 @@ bench: $(STAMP_DEV)
 lint: $(STAMP_DEV)
 	$(PY) -m ruff check vecdb server benchmarks tests
 	$(PY) -m ruff format --check vecdb server benchmarks tests
+	$(PY) -m mypy
 
 fmt: $(STAMP_DEV)
 	$(PY) -m ruff format vecdb server benchmarks tests

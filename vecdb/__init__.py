@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
-from vecdb.collection import Collection, Hit, Record
-from vecdb.database import Database, connect
+import os
+from typing import Any
+
+from vecdb.collection import Collection
+from vecdb.database import Database
 from vecdb.errors import (
     AlreadyExistsError,
     DatabaseLockedError,
@@ -24,6 +27,7 @@ from vecdb.errors import (
     NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
+    ServiceUnavailableError,
     SQLError,
     SQLParseError,
     UnauthenticatedError,
@@ -31,6 +35,7 @@ from vecdb.errors import (
     VecdbError,
 )
 from vecdb.result import Result
+from vecdb.types import CollectionSpec, Hit, IdType, IndexKind, Metric, Record
 
 __version__ = "0.1.0"
 
@@ -40,6 +45,10 @@ __all__ = [
     "Collection",
     "Hit",
     "Record",
+    "CollectionSpec",
+    "Metric",
+    "IndexKind",
+    "IdType",
     "Result",
     "VecdbError",
     "InvalidArgumentError",
@@ -54,4 +63,32 @@ __all__ = [
     "UnauthenticatedError",
     "DatabaseLockedError",
     "InternalError",
+    "ServiceUnavailableError",
 ]
+
+
+def connect(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    confined: bool = False,
+    api_key: str | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
+
+    ``"grpc://host:port"`` (``grpcs://`` for TLS) returns a remote database with the same API
+    (``api_key`` and ``timeout`` apply to it; it needs the ``vecdb[server]`` extra).
+    ``confined=True`` refuses SQL that reaches files, the network, extensions or settings,
+    as the server does.
+
+    >>> import vecdb
+    >>> db = vecdb.connect()
+    >>> db.path is None
+    True
+    >>> db.close()
+    """
+    if isinstance(path, str) and path.startswith(("grpc://", "grpcs://")):
+        from vecdb.client import connect_remote  # gRPC is an optional extra
+
+        return connect_remote(path, api_key=api_key, timeout=timeout)
+    return Database(path, confined=confined)

@@ -1,6 +1,14 @@
-"""Turning what callers pass (numpy, lists, pandas, Arrow) into checked arrays.
+"""Every check of what callers pass: names, specs, ids, vectors, tables, k and knobs.
 
-Every check happens before anything is written, and each failure names what to change.
+What callers pass (numpy, lists, pandas, Arrow) becomes checked arrays here, once, before
+anything is written; each failure names what to change. The engine passes checked values on.
+
+>>> as_queries([3, 4], dim=2, metric="cosine")[0].tolist()
+[[0.6000000238418579, 0.800000011920929]]
+>>> check_k(0)
+Traceback (most recent call last):
+...
+vecdb.errors.InvalidArgumentError: k must be an integer from 1 to 10000, got 0
 """
 
 from __future__ import annotations
@@ -12,6 +20,10 @@ import numpy as np
 import pyarrow as pa
 
 from vecdb.errors import DimensionMismatchError, InvalidArgumentError, NotFoundError
+from vecdb.index import INDEX_TYPES
+from vecdb.sql import compile_predicate
+from vecdb.sql.verify import canonical_type
+from vecdb.types import ID_TYPES, METRICS, CollectionSpec
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAX_K = 10_000
@@ -27,6 +39,67 @@ def check_name(kind: str, name: Any) -> str:
     return name
 
 
+def check_spec(
+    name: Any,
+    dim: Any,
+    metric: Any,
+    index: Any,
+    index_params: Any,
+    columns: Any,
+    id_type: Any,
+) -> CollectionSpec:
+    """A collection's definition, checked whole (index parameters included).
+
+    >>> check_spec("d", 4, "l2", "ivf", {"nlist": 8}, None, "int").index_params["nlist"]
+    8
+    """
+    check_name("collection", name)
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65_536:
+        raise InvalidArgumentError(f"dim must be an integer from 1 to 65536, got {dim!r}")
+    metric, index, params = check_index(metric, index, index_params)
+    if id_type not in ID_TYPES:
+        raise InvalidArgumentError(f"id_type must be 'int' or 'str', got {id_type!r}")
+    cols: dict[str, str] = {}
+    for cname, ctype in (columns or {}).items():
+        check_name("column", cname)
+        if cname.lower() in ("id", "vec"):
+            raise InvalidArgumentError(
+                f"column name {cname!r} is reserved for the id and the vector"
+            )
+        if not isinstance(ctype, str) or not ctype.strip():
+            raise InvalidArgumentError(f"column {cname!r} needs a DuckDB type string")
+        # exactly one type as DuckDB reads it, spelled as DuckDB prints it: the caller's
+        # text never reaches the CREATE TABLE
+        cols[cname] = canonical_type(ctype.strip())
+    return CollectionSpec(name, dim, metric, index, params, cols, id_type)
+
+
+def check_index(metric: Any, index: Any, params: Any) -> tuple[str, str, dict[str, Any]]:
+    """A metric, an index kind and its parameters (all defaults filled in)."""
+    if metric not in METRICS:
+        raise InvalidArgumentError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+    if index not in INDEX_TYPES:
+        raise InvalidArgumentError(f"index must be one of {sorted(INDEX_TYPES)}, got {index!r}")
+    if params is not None and not isinstance(params, dict):
+        raise InvalidArgumentError("index_params must be a dict")
+    return metric, index, INDEX_TYPES[index].check_params(params or {})
+
+
+def check_where(where: Any, confined: bool) -> str:
+    """A ``where`` predicate as DuckDB text regenerated from its checked parse tree: exactly
+    one SQL expression, never pasted; under ``confined`` it may not reach files, the network,
+    settings or internals (see :mod:`vecdb.sql.predicate`).
+
+    >>> check_where("year > 2020 -- recent", confined=True)
+    'year > 2020'
+    >>> check_where("getenv('HOME') = 'x'", confined=True)
+    Traceback (most recent call last):
+    ...
+    vecdb.errors.PermissionDeniedError: function getenv is not allowed in confined SQL
+    """
+    return compile_predicate(where, confined=confined).sql
+
+
 def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
         raise InvalidArgumentError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
@@ -39,6 +112,52 @@ def check_knob(name: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def search_knob(index_knob: str | None, ef: Any, nprobe: Any) -> int | None:
+    """The per-call accuracy knob for an index whose knob is ``index_knob`` ("ef" for HNSW,
+    "nprobe" for IVF); both are checked, the one the index does not use is ignored.
+
+    >>> search_knob("ef", 32, None), search_knob("nprobe", 32, 4), search_knob(None, 5, None)
+    (32, 4, None)
+    """
+    knobs = {"ef": check_knob("ef", ef), "nprobe": check_knob("nprobe", nprobe)}
+    return knobs.get(index_knob) if index_knob else None
+
+
+def check_include(include: Any, columns: dict[str, str]) -> list[str]:
+    """The columns to return: ``None`` (none), ``"*"`` (all), a name, or a list of names."""
+    if include is None:
+        return []
+    if include == "*":
+        return list(columns)
+    if isinstance(include, str):
+        include = [include]
+    out = []
+    for c in include:
+        if c not in columns:
+            raise NotFoundError(
+                f"unknown column {c!r} in include; the collection's columns are {list(columns)}"
+            )
+        out.append(c)
+    return out
+
+
+def as_queries(query: Any, dim: int, metric: str) -> tuple[np.ndarray, bool]:
+    """Query vectors as a float32 ``(m, dim)`` matrix (unit rows under cosine), and whether
+    a single 1-D query was passed."""
+    if isinstance(query, np.ndarray) and query.dtype == np.float32:
+        arr = query
+    else:
+        try:
+            arr = np.asarray(query, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(
+                f"query must be a vector of floats or a matrix of them ({e})"
+            ) from e
+    single = arr.ndim == 1
+    q = as_matrix(arr[None, :] if single else arr, dim, "query")
+    return (normalize(q, "query") if metric == "cosine" else q), single
 
 
 def as_matrix(vectors: Any, dim: int, what: str = "vectors") -> np.ndarray:
@@ -195,3 +314,55 @@ def rows_to_columns(rows: Any, n: int, columns: dict[str, str]) -> dict[str, lis
             for key, value in row.items():
                 out[key][i] = value
     return out
+
+
+def is_table(value: Any) -> bool:
+    """Whether ``value`` is a pandas/Arrow/Polars table (rather than a list of ids)."""
+    return (
+        value is not None
+        and not isinstance(value, (list, tuple, np.ndarray, range))
+        and (hasattr(value, "columns") or hasattr(value, "column_names"))
+    )
+
+
+def as_batch(
+    ids: Any, vectors: Any, rows: Any, spec: CollectionSpec
+) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    """A write checked whole: ids, the float32 matrix, and the Arrow table of the rows
+    (``id``, every column, ``vec``). ``ids`` may instead be a table with id and vec columns.
+
+    >>> spec = CollectionSpec("c", 2, "l2", "exact", {}, {"y": "INTEGER"}, "int")
+    >>> ids, mat, batch = as_batch([1, 2], [[0, 1], [1, 0]], [{"y": 5}, {}], spec)
+    >>> batch.column_names, batch.column("y").to_pylist()
+    (['id', 'y', 'vec'], [5, None])
+    """
+    table_cols: dict[str, Any] = {}
+    if is_table(ids):
+        if vectors is not None or rows is not None:
+            raise InvalidArgumentError("pass either a table or ids/vectors/rows, not both")
+        ids, vectors, table_cols = table_to_parts(ids, spec.columns)
+    id_arr = as_ids(ids, spec.id_type)
+    if vectors is None:
+        raise InvalidArgumentError("vectors are required: one vector per id")
+    mat = as_matrix(vectors, spec.dim)
+    if len(mat) != len(id_arr):
+        raise InvalidArgumentError(
+            f"got {len(id_arr)} ids but {len(mat)} vectors; pass one vector per id"
+        )
+    cols = table_cols or rows_to_columns(rows, len(id_arr), spec.columns)
+    arrays: dict[str, Any] = {"id": pa.array(id_arr.tolist() if spec.id_type == "str" else id_arr)}
+    for name, ctype in spec.columns.items():
+        value = cols.get(name)
+        if value is None:
+            arrays[name] = pa.nulls(len(id_arr))
+        elif isinstance(value, pa.Array):
+            arrays[name] = value
+        else:
+            try:
+                arrays[name] = pa.array(value)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+                raise InvalidArgumentError(
+                    f"column {name!r} ({ctype}) has values of mixed or unsupported types: {e}"
+                ) from e
+    arrays["vec"] = pa.FixedSizeListArray.from_arrays(pa.array(mat.reshape(-1)), spec.dim)
+    return id_arr, mat, pa.table(arrays)

@@ -10,85 +10,35 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 
-from vecdb._input import check_name
-from vecdb.collection import Collection, CollectionSpec, _q, map_duckdb_error
+from vecdb._input import check_spec
+from vecdb.collection import Collection, CollectionContext
 from vecdb.errors import (
     AlreadyExistsError,
     InvalidArgumentError,
     NotFoundError,
     VecdbError,
+    from_duckdb,
 )
-from vecdb.index import INDEX_TYPES
-from vecdb.sql.verify import canonical_type
+from vecdb.live_index import LiveIndex
+from vecdb.result import Result
+from vecdb.sql import run_sql
 from vecdb.storage.checkpoint import remove_checkpoints
 from vecdb.storage.lock import DirLock
+from vecdb.storage.table import CollectionTable, create_catalog, read_catalog
+from vecdb.types import IdType, IndexKind, Metric
 
-__all__ = ["Database", "connect"]
-
-Metric = Literal["cosine", "l2", "ip"]
-IndexKind = Literal["hnsw", "ivf", "exact"]
-IdType = Literal["int", "str"]
-METRICS = ("cosine", "l2", "ip")
-
-_CATALOG_DDL = """
-CREATE SCHEMA IF NOT EXISTS _vecdb;
-CREATE TABLE IF NOT EXISTS _vecdb.collections (
-    name VARCHAR PRIMARY KEY,
-    dim INTEGER NOT NULL,
-    metric VARCHAR NOT NULL,
-    index_kind VARCHAR NOT NULL,
-    index_params VARCHAR NOT NULL,
-    columns VARCHAR NOT NULL,
-    id_type VARCHAR NOT NULL,
-    seq BIGINT NOT NULL
-);
-"""
-
-
-def connect(
-    path: str | os.PathLike[str] | None = None,
-    *,
-    confined: bool = False,
-    api_key: str | None = None,
-    timeout: float | None = None,
-) -> Any:
-    """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
-
-    ``"grpc://host:port"`` (``grpcs://`` for TLS) returns a remote database with the same API
-    (``api_key`` and ``timeout`` apply to it). ``confined=True`` refuses SQL that reaches
-    files, the network, extensions or settings, as the server does.
-
-    >>> import vecdb
-    >>> db = vecdb.connect()
-    >>> db.path is None
-    True
-    >>> db.close()
-    """
-    if isinstance(path, str) and path.startswith(("grpc://", "grpcs://")):
-        from vecdb.client import connect_remote
-
-        return connect_remote(path, api_key=api_key, timeout=timeout)
-    return Database(path, confined=confined)
-
-
-def _dry_run_index(index: str, dim: int, metric: str, params: dict[str, Any], id_type: str) -> None:
-    """Build an empty index of this kind so that every parameter is checked against the
-    dimension (e.g. IVF-PQ's ``pq`` must divide ``dim``) before anything is written."""
-    from vecdb.storage.vectors import VectorStore
-
-    INDEX_TYPES[index](dim, metric, params, VectorStore(dim, id_type, capacity=16))  # type: ignore[arg-type]
+__all__ = ["Database"]
 
 
 class Database:
-    """Collections of vectors and rows in one DuckDB database; see :func:`connect`."""
+    """Collections of vectors and rows in one DuckDB database; see :func:`vecdb.connect`."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, confined: bool = False):
         self.confined = confined
@@ -107,28 +57,17 @@ class Database:
             self._lock = DirLock(self._root)
             self._lock.acquire()
             target = str(self._root / "vecdb.duckdb")
+        self._ctx = CollectionContext(self._cursor, self._root, confined, self._is_closed)
         try:
             self._con = duckdb.connect(target)
-            self._con.execute(_CATALOG_DDL)
+            create_catalog(self._con)
             if confined:
                 self._con.execute("SET enable_external_access = false")
                 self._con.execute("SET lock_configuration = true")
             self._collections: dict[str, Collection] = {}
-            for row in self._con.execute(
-                "SELECT name, dim, metric, index_kind, index_params, columns, id_type, seq "
-                "FROM _vecdb.collections ORDER BY name"
-            ).fetchall():
-                spec = CollectionSpec(
-                    name=row[0],
-                    dim=row[1],
-                    metric=row[2],
-                    index=row[3],
-                    index_params=json.loads(row[4]),
-                    columns=dict(json.loads(row[5])),
-                    id_type=row[6],
-                )
-                coll = Collection(self, spec, seq=row[7])
-                coll._load()
+            for spec, seq in read_catalog(self._con):
+                coll = Collection(self._ctx, spec, seq)
+                coll.load()
                 self._collections[spec.name] = coll
         except BaseException:
             if self._lock is not None:
@@ -145,14 +84,12 @@ class Database:
             self._local.cur = cur
         return cur
 
+    def _is_closed(self) -> bool:
+        return self._closed
+
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidArgumentError("the database is closed; open it again with vecdb.connect")
-
-    def _confine_predicate(self, where: str) -> None:
-        from vecdb.sql import check_predicate
-
-        check_predicate(where)
 
     # ---- catalog -------------------------------------------------------------------------
     def create_collection(
@@ -177,36 +114,12 @@ class Database:
         Collection('docs', dim=4, metric='l2', index='ivf')
         """
         self._check_open()
-        check_name("collection", name)
-        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65_536:
-            raise InvalidArgumentError(f"dim must be an integer from 1 to 65536, got {dim!r}")
-        if metric not in METRICS:
-            raise InvalidArgumentError(f"metric must be one of {list(METRICS)}, got {metric!r}")
-        if index not in INDEX_TYPES:
-            raise InvalidArgumentError(f"index must be one of {sorted(INDEX_TYPES)}, got {index!r}")
-        if id_type not in ("int", "str"):
-            raise InvalidArgumentError(f"id_type must be 'int' or 'str', got {id_type!r}")
-        if index_params is not None and not isinstance(index_params, dict):
-            raise InvalidArgumentError("index_params must be a dict")
-        params = INDEX_TYPES[index].check_params(index_params or {})
-        _dry_run_index(index, dim, metric, params, id_type)
-        cols: dict[str, str] = {}
-        for cname, ctype in (columns or {}).items():
-            check_name("column", cname)
-            if cname.lower() in ("id", "vec"):
-                raise InvalidArgumentError(
-                    f"column name {cname!r} is reserved for the id and the vector"
-                )
-            if not isinstance(ctype, str) or not ctype.strip():
-                raise InvalidArgumentError(f"column {cname!r} needs a DuckDB type string")
-            # parsed as exactly one type by DuckDB and spelled as DuckDB prints it: the
-            # caller's text never reaches the CREATE TABLE
-            cols[cname] = canonical_type(ctype.strip())
-        spec = CollectionSpec(name, dim, metric, index, params, cols, id_type)
+        spec = check_spec(name, dim, metric, index, index_params, columns, id_type)
+        LiveIndex.check_spec(spec)  # the backend's own checks, before anything is written
         with self._catalog_lock:
             existing = self._collections.get(name)
             if existing is not None:
-                if exist_ok and existing._spec == spec:
+                if exist_ok and existing.spec == spec:
                     return existing
                 if exist_ok:
                     raise AlreadyExistsError(
@@ -221,28 +134,10 @@ class Database:
                 # a crash inside an earlier drop_collection can leave that collection's
                 # checkpoint behind; it must never be mistaken for this new one's
                 remove_checkpoints(self._root / "index" / name)
-            id_sql = "BIGINT" if id_type == "int" else "VARCHAR"
-            col_sql = "".join(f", {_q(c)} {t}" for c, t in cols.items())
             cur = self._cursor()
             cur.execute("BEGIN TRANSACTION")
             try:
-                cur.execute(
-                    f"CREATE TABLE {_q(name)} (id {id_sql} PRIMARY KEY{col_sql}, "
-                    f"vec FLOAT[{dim}] NOT NULL)"
-                )
-                cur.execute(f"CREATE TABLE _vecdb.{_q('log_' + name)} (seq BIGINT, id {id_sql})")
-                cur.execute(
-                    "INSERT INTO _vecdb.collections VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                    [
-                        name,
-                        dim,
-                        metric,
-                        index,
-                        json.dumps(params),
-                        json.dumps(list(cols.items())),
-                        id_type,
-                    ],
-                )
+                CollectionTable.create(cur, spec)
                 cur.execute("COMMIT")
             except duckdb.Error as e:
                 cur.execute("ROLLBACK")
@@ -251,11 +146,11 @@ class Database:
                         f"a table named {name!r} already exists in the database; "
                         "pick another collection name"
                     ) from e
-                err = map_duckdb_error(e, f"create_collection {name!r}")
+                err = from_duckdb(e, f"create_collection {name!r}")
                 if not isinstance(err, InvalidArgumentError):
                     err = InvalidArgumentError(str(err))
                 raise err from e
-            coll = Collection(self, spec, seq=0)
+            coll = Collection(self._ctx, spec, seq=0)
             self._collections[name] = coll
             return coll
 
@@ -283,59 +178,11 @@ class Database:
                 if missing_ok:
                     return
                 raise NotFoundError(f"collection {name!r} does not exist")
-            with coll._write_lock:
-                cur = self._cursor()
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    cur.execute(f"DROP TABLE {_q(name)}")
-                    cur.execute(f"DROP TABLE _vecdb.{_q('log_' + name)}")
-                    cur.execute("DELETE FROM _vecdb.collections WHERE name = ?", [name])
-                    cur.execute("COMMIT")
-                except duckdb.Error as e:
-                    cur.execute("ROLLBACK")
-                    raise map_duckdb_error(e, f"drop_collection {name!r}") from e
-                coll._dropped = True
-                del self._collections[name]
-                d = coll._index_dir()
-                if d is not None:
-                    remove_checkpoints(d)
-
-    def _set_index(
-        self, coll: Collection, index: str, metric: str | None, params: dict[str, Any] | None
-    ) -> None:
-        if index not in INDEX_TYPES:
-            raise InvalidArgumentError(f"index must be one of {sorted(INDEX_TYPES)}, got {index!r}")
-        metric = metric or coll.metric
-        if metric not in METRICS:
-            raise InvalidArgumentError(f"metric must be one of {list(METRICS)}, got {metric!r}")
-        checked = INDEX_TYPES[index].check_params(params or {})
-        _dry_run_index(index, coll.dim, metric, checked, coll.id_type)
-        spec = CollectionSpec(
-            coll.name, coll.dim, metric, index, checked, coll._spec.columns, coll.id_type
-        )
-        with coll._write_lock:
-            if metric == "cosine" and coll.metric != "cosine":
-                # cosine needs non-zero vectors; check before changing anything
-                live = coll.store.live_labels()
-                if len(live) and (coll.store.sqnorms[live] == 0).any():
-                    raise InvalidArgumentError(
-                        "the collection holds zero vectors, which have no cosine distance"
-                    )
-            self._cursor().execute(
-                "UPDATE _vecdb.collections SET metric = ?, index_kind = ?, index_params = ? "
-                "WHERE name = ?",
-                [metric, index, json.dumps(checked), coll.name],
-            )
-            old_metric = coll.metric
-            coll._spec = spec
-            if old_metric != metric:
-                coll._rebuild_from_duckdb(self._cursor())  # vectors are prepared per metric
-                coll.checkpoint()
-            else:
-                coll.compact()
+            coll.drop()
+            del self._collections[name]
 
     # ---- SQL -----------------------------------------------------------------------------
-    def sql(self, query: str, params: Any = None, *, read_only: bool = False) -> Any:
+    def sql(self, query: str, params: Any = None, *, read_only: bool = False) -> Result:
         """Run SQL; ``ORDER BY cosine(vec, ?) LIMIT k`` is a filtered vector search.
 
         ``read_only=True`` refuses anything but queries (decided from DuckDB's statement
@@ -347,8 +194,6 @@ class Database:
         [(2,)]
         """
         self._check_open()
-        from vecdb.sql import run_sql
-
         return run_sql(self, query, params, read_only=read_only)
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -359,10 +204,8 @@ class Database:
 
     def _checkpoint_changed(self, best_effort: bool) -> None:
         for coll in list(self._collections.values()):
-            if coll._ckpt_seq == coll._seq:
-                continue
             try:
-                coll.checkpoint()
+                coll.checkpoint(if_changed=True)
             except (OSError, VecdbError, duckdb.Error):
                 if not best_effort:
                     raise  # on close, the index is rebuilt from DuckDB on the next open

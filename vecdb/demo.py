@@ -105,7 +105,7 @@ def _time_queries(coll: vecdb.Collection, queries: np.ndarray, k: int, **kw: Any
     return (time.perf_counter() - t0) * 1000 / len(queries)
 
 
-def _print_hits(hits: list[vecdb.Hit]) -> None:
+def _print_hits(hits: list[Any]) -> None:
     print(f"    {'id':>8}  {'distance':>9}  {'year':>4}  {'lang':<4}  title")
     for h in hits:
         row = h.row or {}

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
+
 __all__ = [
     "VecdbError",
     "InvalidArgumentError",
@@ -30,8 +32,10 @@ __all__ = [
     "DatabaseLockedError",
     "ResourceExhaustedError",
     "InternalError",
+    "ServiceUnavailableError",
     "ERROR_TYPES",
     "error_from_code",
+    "from_duckdb",
 ]
 
 
@@ -168,6 +172,72 @@ class InternalError(VecdbError):
     code = "INTERNAL"
     http_status = 500
     grpc_status = "INTERNAL"
+
+
+class ServiceUnavailableError(InternalError, ConnectionError):
+    """The service cannot answer now: unreachable, shutting down, or past a deadline
+    (HTTP 503, UNAVAILABLE). Retrying later may succeed."""
+
+    code = "UNAVAILABLE"
+    http_status = 503
+    grpc_status = "UNAVAILABLE"
+
+
+def from_duckdb(exc: Exception, what: str | None = None) -> VecdbError:
+    """A DuckDB exception as the vecdb error a caller can act on; the one mapping of them.
+
+    ``what`` names the caller's input that DuckDB rejected (``"where"``, ``"write"``); it
+    prefixes the message, and a binder error in it (an unknown column in a predicate) is an
+    :class:`InvalidArgumentError`. Without ``what`` the failing text is a SQL statement the
+    caller wrote, DuckDB's message is kept as it is, and a binder error is a :class:`SQLError`.
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, x INTEGER NOT NULL)")
+    >>> def fails(sql, what=None):
+    ...     try:
+    ...         con.execute(sql)
+    ...     except duckdb.Error as e:
+    ...         return type(from_duckdb(e, what)).__name__
+    >>> fails("INSERT INTO t VALUES (1, NULL)"), fails("SELECT * FROM nope")
+    ('InvalidArgumentError', 'NotFoundError')
+    >>> bad = "SELECT id FROM t WHERE (nope = 1)"
+    >>> fails(bad), fails(bad, "where")
+    ('SQLError', 'InvalidArgumentError')
+    """
+    text = str(exc)
+    msg = text if what is None else f"{what}: {text}"
+    low = text.lower()
+    if isinstance(exc, duckdb.ParserException):
+        return SQLParseError(msg, errors=[])
+    if "cannot cast list with length" in low or (
+        isinstance(exc, duckdb.BinderException) and "array_" in low and "float[" in low
+    ):
+        return DimensionMismatchError(msg)
+    if isinstance(exc, duckdb.CatalogException):
+        if "already exists" in low:
+            return AlreadyExistsError(msg)
+        return NotFoundError(msg)
+    if isinstance(exc, duckdb.ConstraintException):
+        if "duplicate key" in low:
+            return AlreadyExistsError(msg)
+        return InvalidArgumentError(msg)  # NOT NULL, CHECK, foreign key
+    if isinstance(exc, duckdb.PermissionException):
+        return PermissionDeniedError(msg)
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return ResourceExhaustedError(msg)
+    if isinstance(exc, (duckdb.InternalException, duckdb.FatalException)):
+        return InternalError(msg)
+    if isinstance(
+        exc,
+        (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.TypeMismatchException),
+    ):
+        return InvalidArgumentError(msg)
+    if isinstance(exc, duckdb.BinderException) and what is not None:
+        return InvalidArgumentError(msg)
+    if isinstance(exc, duckdb.Error):
+        return SQLError(msg)
+    return InternalError(msg)
 
 
 def _all_subclasses(cls: type[VecdbError]) -> list[type[VecdbError]]:

@@ -18,18 +18,13 @@ results. The cost model compares the exact scan's work (``rows x dim``) with a b
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from vecdb.index.exact import exact_topk
+from vecdb.index import VectorIndex, VectorStore, exact_topk
 
-if TYPE_CHECKING:
-    from vecdb.collection import _Filter
-    from vecdb.index.base import VectorIndex
-    from vecdb.storage.vectors import VectorStore
-
-__all__ = ["search", "choose"]
+__all__ = ["search", "choose", "AllowList"]
 
 #: cost model, in microseconds on one core (measured on glove-50 / siftsmall, see benchmarks/):
 #: an exact scan costs per multiply-add and per row (top-k selection); an HNSW walk costs
@@ -41,6 +36,26 @@ GRAPH_US_PER_EF_DIM = 0.02
 MAX_OVERFETCH = 4_096
 #: cache the gathered allow-list vectors when they take at most this many bytes
 SUBMATRIX_CACHE_BYTES = 256 << 20
+
+
+class AllowList:
+    """The labels a filter matches, sorted, plus what searches derive from them once.
+
+    ``bitmap`` (a bool per label, for in-index filtering) and the gathered sub-matrix (for
+    exact scans) are filled lazily by :func:`search` and reused while the allow-list lives;
+    the owner drops it when the store changes.
+
+    >>> AllowList(np.array([3, 1])).labels.tolist()
+    [1, 3]
+    """
+
+    __slots__ = ("labels", "bitmap", "sub_vectors", "sub_sqnorms")
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self.labels = np.sort(labels)
+        self.bitmap: np.ndarray | None = None
+        self.sub_vectors: np.ndarray | None = None
+        self.sub_sqnorms: np.ndarray | None = None
 
 
 def choose(n_alive: int, n_allowed: int | None, k: int, dim: int, kind: str, ef: int = 64) -> str:
@@ -74,7 +89,7 @@ def search(
     index: VectorIndex,
     queries: np.ndarray,
     k: int,
-    allow: _Filter | None,
+    allow: AllowList | None,
     knob: int | None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]]:
     """Labels and distances per query (``min(k, matching)`` each) and the plan info."""
@@ -151,7 +166,7 @@ def _finish(
     queries: np.ndarray,
     want: int,
     res: tuple[np.ndarray, np.ndarray] | None,
-    allow: _Filter | None,
+    allow: AllowList | None,
     info: dict[str, Any],
 ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]]:
     if res is None:  # the index cannot serve it (untrained IVF, unreachable rows): scan
@@ -178,7 +193,7 @@ def _fix_short(
     want: int,
     out_l: list[np.ndarray],
     out_d: list[np.ndarray],
-    allow: _Filter | None,
+    allow: AllowList | None,
     info: dict[str, Any],
 ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]]:
     """Any query the index left short of ``want`` rows is answered by an exact scan."""
@@ -205,7 +220,7 @@ def _exact_all(
 
 
 def _exact_allowed(
-    store: VectorStore, allow: _Filter, queries: np.ndarray, k: int, metric: str
+    store: VectorStore, allow: AllowList, queries: np.ndarray, k: int, metric: str
 ) -> tuple[np.ndarray, np.ndarray]:
     labels = allow.labels
     if allow.sub_vectors is None:

@@ -14,9 +14,9 @@ import pyarrow as pa
 import pytest
 
 import vecdb
-from vecdb.collection import Hit, Record
 from vecdb.errors import InvalidArgumentError, error_from_code
 from vecdb.result import Result
+from vecdb.types import Hit, Record
 from vecdb_server.config import ServerConfig
 from vecdb_server.main import VecdbServer
 

@@ -20,7 +20,6 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from vecdb.collection import Hit
 from vecdb.errors import (
     AlreadyExistsError,
     DatabaseLockedError,
@@ -29,12 +28,14 @@ from vecdb.errors import (
     NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
+    ServiceUnavailableError,
     UnauthenticatedError,
     VecdbError,
     error_from_code,
 )
 from vecdb.rpc import codec
 from vecdb.rpc.v1 import vecdb_pb2 as pb
+from vecdb.types import Hit, Record
 
 __all__ = ["connect_remote", "RemoteDatabase", "RemoteCollection", "ServiceUnavailableError"]
 
@@ -42,12 +43,6 @@ ERROR_CODE_KEY = "vecdb-error-code"
 _CHUNK_BYTES = 2 << 20  # payload per Upsert stream message
 _LITTLE = sys.byteorder == "little"
 _new_hit = partial(tuple.__new__, Hit)  # Hit from (id, distance, row), no per-field work
-
-
-class ServiceUnavailableError(InternalError, ConnectionError):
-    """The server cannot be reached (gRPC UNAVAILABLE or DEADLINE_EXCEEDED)."""
-
-    code = "UNAVAILABLE"
 
 
 _STATUS_CLASSES: dict[str, type[VecdbError]] = {
@@ -359,8 +354,6 @@ class RemoteCollection:
 
     def get(self, ids: Any, include: Any = None) -> list[Any]:
         """Records by id, in the order asked; missing ids are left out."""
-        from vecdb.collection import Record
-
         req = pb.GetRequest(collection=self.name)
         codec.ids_to_pb(ids, req.ids)
         if include is not None:

@@ -11,5 +11,14 @@ from vecdb.index.base import INDEX_TYPES, VectorIndex
 from vecdb.index.exact import ExactIndex, exact_topk
 from vecdb.index.hnsw import HnswIndex
 from vecdb.index.ivf import IvfIndex
+from vecdb.index.store import VectorStore
 
-__all__ = ["INDEX_TYPES", "VectorIndex", "ExactIndex", "HnswIndex", "IvfIndex", "exact_topk"]
+__all__ = [
+    "INDEX_TYPES",
+    "VectorIndex",
+    "ExactIndex",
+    "HnswIndex",
+    "IvfIndex",
+    "VectorStore",
+    "exact_topk",
+]

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vecdb.storage.vectors import VectorStore
+from vecdb.errors import InvalidArgumentError
+from vecdb.index.store import VectorStore
 
 __all__ = ["VectorIndex", "INDEX_TYPES", "register"]
 
@@ -46,8 +47,6 @@ class VectorIndex:
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> dict[str, Any]:
         """Reject unknown or ill-typed parameters; return the full parameter dict."""
-        from vecdb.errors import InvalidArgumentError
-
         unknown = set(params) - set(cls.defaults)
         if unknown:
             raise InvalidArgumentError(

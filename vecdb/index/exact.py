@@ -45,6 +45,7 @@ def exact_topk(
     else:
         dots = queries @ vectors.T  # (nq, m)
     if metric == "l2":
+        assert sqnorms is not None, "l2 scans need the squared norms"
         score = sqnorms[None, :] - 2.0 * dots  # |v|^2 - 2 q.v  (|q|^2 is constant per row)
         pool = min(m, k + max(8, k // 2))  # re-measure a margin of candidates
     elif metric == "cosine":

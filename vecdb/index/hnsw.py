@@ -16,7 +16,7 @@ import hnswlib
 import numpy as np
 
 from vecdb.index.base import VectorIndex, register
-from vecdb.storage.vectors import VectorStore
+from vecdb.index.store import VectorStore
 
 __all__ = ["HnswIndex"]
 

@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 import faiss
 import numpy as np
 
+from vecdb.errors import InvalidArgumentError
 from vecdb.index.base import VectorIndex, register
 from vecdb.index.exact import exact_topk
-from vecdb.storage.vectors import VectorStore
+from vecdb.index.store import VectorStore
 
 __all__ = ["IvfIndex"]
 
@@ -34,12 +35,11 @@ class IvfIndex(VectorIndex):
 
     def __init__(self, dim: int, metric: str, params: dict[str, Any], store: VectorStore) -> None:
         super().__init__(dim, metric, params, store)
-        from vecdb.errors import InvalidArgumentError
-
         pq = self.params.get("pq")
         if pq is not None and dim % pq != 0:
             raise InvalidArgumentError(f"ivf 'pq' ({pq}) must divide the dimension ({dim})")
-        self._index: faiss.Index | None = None
+        # Any: faiss's SWIG stubs miss the numpy-accepting wrappers (add_with_ids, remove_ids)
+        self._index: Any = None
         self._nlist = 0
         self._trained_at = 0
 
@@ -67,12 +67,13 @@ class IvfIndex(VectorIndex):
         n = len(live)
         nlist = self.params.get("nlist") or max(16, min(int(4 * math.sqrt(n)), n // 39))
         metric = self._faiss_metric()
-        quantizer = (
+        quantizer: Any = (
             faiss.IndexFlatL2(self.dim)
             if metric == faiss.METRIC_L2
             else faiss.IndexFlatIP(self.dim)
         )
         pq = self.params.get("pq")
+        index: Any
         if pq:
             index = faiss.IndexIVFPQ(quantizer, self.dim, nlist, pq, 8, metric)
         else:

@@ -1,7 +1,7 @@
 """Execute: run a plan against a Database, with the plan cache in front.
 
-The hot path for a cached vector search is: bind parameters, one ``_search_plan`` per search
-site, one DuckDB query. Parsing (~0.5 ms with sqlglot) happens once per statement text.
+The hot path for a cached vector search is: bind parameters, one ``search_candidates`` per
+search site, one DuckDB query. Parsing (~0.5 ms with sqlglot) happens once per statement text.
 
 >>> import numpy as np, vecdb
 >>> db = vecdb.connect()
@@ -27,15 +27,13 @@ import numpy as np
 import pyarrow as pa
 
 from vecdb.errors import (
-    AlreadyExistsError,
     DimensionMismatchError,
     InvalidArgumentError,
-    NotFoundError,
     PermissionDeniedError,
-    SQLError,
     SQLParseError,
     UnsupportedQueryError,
     VecdbError,
+    from_duckdb,
 )
 from vecdb.result import Result
 from vecdb.sql import confine, verify
@@ -132,23 +130,7 @@ def _lookup(db: Any, colls: Mapping[str, Any], name: str) -> Any:
 # ---- errors -----------------------------------------------------------------------------
 def map_error(e: Exception) -> VecdbError:
     """A DuckDB exception as the vecdb error a caller can act on, keeping DuckDB's text."""
-    msg = str(e)
-    if isinstance(e, duckdb.ParserException):
-        return SQLParseError(msg, errors=[])
-    if isinstance(e, duckdb.CatalogException):
-        return NotFoundError(msg)
-    if isinstance(e, duckdb.ConstraintException):
-        return AlreadyExistsError(msg)
-    low = msg.lower()
-    if "cannot cast list with length" in low or (
-        isinstance(e, duckdb.BinderException) and "array_" in low and "float[" in low
-    ):
-        return DimensionMismatchError(msg)
-    if isinstance(
-        e, (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.TypeMismatchException)
-    ):
-        return InvalidArgumentError(msg)
-    return SQLError(msg)
+    return from_duckdb(e)
 
 
 # ---- parameters -------------------------------------------------------------------------
@@ -324,7 +306,7 @@ def _search(db: Any, p: Plan, values: dict[str, Any]) -> list[dict[str, Any]]:
         info: dict[str, Any] = {"strategy": "none", "candidates": 0}
         if k > 0:
             where_params = {n: values[n] for n in step.where_params} or None
-            ids, _, info = coll._search_plan(
+            ids, _, info = coll.search_candidates(
                 values[step.query_param][None, :], k, step.where_sql, where_params
             )
             cands = ids[0].tolist()
@@ -354,7 +336,7 @@ def _direct(db: Any, p: Plan, values: dict[str, Any], infos: list[Any] | None) -
     info: dict[str, Any] = {"strategy": "none", "candidates": 0}
     if k > 0 and limit > 0:
         where_params = {n: values[n] for n in step.where_params} or None
-        found, dist, info = coll._search_plan(
+        found, dist, info = coll.search_candidates(
             values[step.query_param][None, :], k, step.where_sql, where_params
         )
         ids, dists = found[0][offset:], dist[0][offset:]
@@ -446,7 +428,7 @@ def _execute(
             assert p.target is not None and p.sql is not None
             coll = _lookup(db, _collections(db), p.target)
             try:
-                ids = coll._execute_dml(p.sql, _args(p, values))
+                ids = coll.execute_dml(p.sql, _args(p, values))
             except duckdb.Error as e:
                 raise map_error(e) from e
             return Result(pa.table({"Count": pa.array([len(ids)], pa.int64())}))

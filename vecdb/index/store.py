@@ -19,13 +19,13 @@ array([ 1, -1])
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-__all__ = ["VectorStore"]
+from vecdb.types import IdType
 
-IdType = Literal["int", "str"]
+__all__ = ["VectorStore"]
 
 
 class VectorStore:

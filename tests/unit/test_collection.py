@@ -141,7 +141,7 @@ def test_string_ids_and_tables(db: vecdb.Database) -> None:
 
 
 def test_compact_runs_by_itself(db: vecdb.Database) -> None:
-    from vecdb import collection as mod
+    from vecdb import live_index as mod
 
     c = db.create_collection("z", dim=4, metric="l2", index="hnsw")
     rng = np.random.default_rng(0)
@@ -206,7 +206,11 @@ BAD_READS = [
     ("ef bad", dict(query=[1, 0, 0], ef=-1), errors.InvalidArgumentError),
     ("bad predicate", dict(query=[1, 0, 0], where="year >"), errors.SQLParseError),
     ("two statements", dict(query=[1, 0, 0], where="1=1; DROP TABLE docs"), errors.SQLParseError),
-    ("unknown column in where", dict(query=[1, 0, 0], where="nope = 1"), errors.NotFoundError),
+    (
+        "unknown column in where",
+        dict(query=[1, 0, 0], where="nope = 1"),
+        errors.InvalidArgumentError,
+    ),
     ("unknown include", dict(query=[1, 0, 0], include=["nope"]), errors.NotFoundError),
     ("missing param", dict(query=[1, 0, 0], where="year > $y"), errors.InvalidArgumentError),
     (
@@ -235,7 +239,7 @@ def test_bad_deletes_and_collections(db: vecdb.Database) -> None:
     for kwargs, exc in [
         ({}, errors.InvalidArgumentError),
         ({"ids": [1], "where": "year > 1"}, errors.InvalidArgumentError),
-        ({"where": "nope > 1"}, errors.NotFoundError),
+        ({"where": "nope > 1"}, errors.InvalidArgumentError),
         ({"where": "year > 1; DELETE FROM docs"}, errors.SQLParseError),
     ]:
         with pytest.raises(exc):

@@ -1,0 +1,343 @@
+"""The live index: a collection's in-memory vector store and ANN index, in step with DuckDB.
+
+It is derived state. :meth:`LiveIndex.load` brings it up to DuckDB (checkpoint + replay of
+the change log, or a rebuild), :meth:`LiveIndex.apply` adds each committed write, and
+:meth:`LiveIndex.checkpoint` saves it so that the next open replays little. Readers
+(:meth:`probe`, :meth:`search`) and :meth:`apply` share a read/write lock, so a reader never
+sees half a batch.
+
+>>> import numpy as np
+>>> from vecdb.types import Candidates, CollectionSpec
+>>> live = LiveIndex(CollectionSpec("c", 2, "l2", "hnsw", {}, {}, "int"), directory=None)
+>>> live.apply(np.array([1, 2]), np.array([[0, 0], [3, 4]], np.float32), None)
+>>> ids, dists, n = live.probe(np.array([3, 3], np.float32), 1, None)
+>>> ids.tolist(), n
+([2], 2)
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vecdb import planner
+from vecdb._input import normalize
+from vecdb.errors import InvalidArgumentError
+from vecdb.index import INDEX_TYPES, HnswIndex, VectorIndex, VectorStore
+from vecdb.planner import AllowList
+from vecdb.storage.checkpoint import read_checkpoint, remove_checkpoints, write_checkpoint
+from vecdb.storage.table import CollectionTable
+from vecdb.types import Candidates, CollectionSpec
+
+__all__ = ["LiveIndex", "RWLock"]
+
+#: rows written between automatic index checkpoints
+CHECKPOINT_EVERY = 50_000
+#: dead labels (deleted or replaced) as a share of all labels that triggers compact()
+COMPACT_RATIO = 0.3
+COMPACT_MIN_DEAD = 2_000
+ALLOWLIST_CACHE_SIZE = 64
+
+
+class RWLock:
+    """Many readers or one writer, around the in-memory state only.
+
+    Two plain locks (the first reader takes the gate, the last one releases it): cheap enough
+    for the search hot path. Readers are preferred; writers only hold it to apply a batch.
+
+    >>> lock = RWLock()
+    >>> with lock.read(), lock.read():
+    ...     pass
+    >>> with lock.write():
+    ...     pass
+    """
+
+    def __init__(self) -> None:
+        self._count_lock = threading.Lock()
+        self._gate = threading.Lock()
+        self._readers = 0
+
+    def acquire_read(self) -> None:
+        with self._count_lock:
+            self._readers += 1
+            if self._readers == 1:
+                self._gate.acquire()
+
+    def release_read(self) -> None:
+        with self._count_lock:
+            self._readers -= 1
+            if self._readers == 0:
+                self._gate.release()
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        self.acquire_read()
+        try:
+            yield
+        finally:
+            self.release_read()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._gate:
+            yield
+
+
+class LiveIndex:
+    """Vector store + ANN index + their read/write lock, and the allow-lists cached over them.
+
+    Writers (apply, load, compact, checkpoint) must be serialized by the caller; see
+    :class:`vecdb.collection.Collection` for the lock order. ``directory`` is where
+    checkpoints go (``None`` in memory).
+    """
+
+    def __init__(self, spec: CollectionSpec, directory: Path | None) -> None:
+        self.spec = spec
+        self.directory = directory
+        self.rw = RWLock()
+        self.version = 0  # bumped by every change of the store: allow-lists are per version
+        self.ckpt_seq = -1  # the write sequence the last checkpoint covers
+        self._rows_since_ckpt = 0
+        self._allow: OrderedDict[Any, tuple[int, AllowList]] = OrderedDict()
+        store = VectorStore(spec.dim, spec.id_type)  # type: ignore[arg-type]
+        self._swap(store, self._new_index(store))
+
+    def _new_index(self, store: VectorStore) -> VectorIndex:
+        spec = self.spec
+        return INDEX_TYPES[spec.index](spec.dim, spec.metric, spec.index_params, store)
+
+    def _swap(self, store: VectorStore, index: VectorIndex) -> None:
+        self.store, self.index = store, index
+        #: the index when it is HNSW (what :meth:`probe` serves), else None
+        self.hot: HnswIndex | None = index if isinstance(index, HnswIndex) else None
+        self.version += 1
+        self._allow.clear()
+
+    def prepare(self, vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
+        """Checked vectors as the index stores them: unit rows under cosine."""
+        return normalize(vectors, what) if self.spec.metric == "cosine" else vectors
+
+    # ---- loading ---------------------------------------------------------------------------
+    def load(self, table: CollectionTable) -> None:
+        """Come up to DuckDB: load the checkpoint and replay newer writes, or rebuild."""
+        directory = self.directory
+        ck = read_checkpoint(directory, self.spec.config()) if directory else None
+        if ck is not None:
+            try:
+                seq, path = ck
+                store = VectorStore.load(path, self.spec.dim, self.spec.id_type)  # type: ignore[arg-type]
+                index = self._new_index(store)
+                index.load(path)
+                self._swap(store, index)
+                changed = table.changed_since(seq)
+                if len(changed):
+                    self.apply(*self._prepared(table.current(changed)))
+                self.ckpt_seq = seq
+                if table.count() == self.store.n_alive:
+                    return
+            except (OSError, ValueError, RuntimeError):
+                pass  # unreadable checkpoint: rebuild below
+        self.rebuild(table)
+        if directory is not None and self.store.n_alive:
+            self.checkpoint(table)
+
+    def _prepared(
+        self, current: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ids, vectors, gone = current
+        return ids, self.prepare(vectors), gone
+
+    def rebuild(self, table: CollectionTable) -> None:
+        """Build the store and index afresh from every row in DuckDB."""
+        n = table.count()
+        show = n >= 100_000 and sys.stderr.isatty()
+        t0 = time.perf_counter()
+        name = self.spec.name
+        store = VectorStore(self.spec.dim, self.spec.id_type, capacity=max(n, 16))  # type: ignore[arg-type]
+        done = 0
+        for ids, vecs in table.scan():
+            store.upsert(ids, self.prepare(vecs))
+            done += len(ids)
+            if show:
+                print(f"\rvecdb: loading {name}: {done}/{n} rows", end="", file=sys.stderr)
+        index = self._new_index(store)
+        if show:
+            print(f"\rvecdb: indexing {name}: {n} rows ...", end="", file=sys.stderr)
+        index.rebuild()
+        if show:
+            print(f" done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        with self.rw.write():
+            self._swap(store, index)
+
+    # ---- writes ----------------------------------------------------------------------------
+    def apply(self, ids: np.ndarray, prepared: np.ndarray, gone: np.ndarray | None) -> None:
+        """Apply committed changes to the store and index, atomically for readers."""
+        with self.rw.write():
+            if gone is not None and len(gone):
+                killed = self.store.remove(gone)
+                self.index.remove(killed)
+            if len(ids):
+                labels = self.store.upsert(ids, prepared)
+                self.index.add(labels, prepared)
+            self.version += 1
+            self._allow.clear()
+
+    def after_write(self, n_rows: int, table: CollectionTable) -> None:
+        """Compact when many entries are dead, else checkpoint every CHECKPOINT_EVERY rows."""
+        self._rows_since_ckpt += n_rows
+        store = self.store
+        if store.n_dead >= COMPACT_MIN_DEAD and store.n_dead > COMPACT_RATIO * store.n_labels:
+            self.compact(table)
+        elif self._rows_since_ckpt >= CHECKPOINT_EVERY:
+            self.checkpoint(table)
+
+    def compact(self, table: CollectionTable) -> None:
+        """Rebuild the index over live rows only, reclaiming deleted entries; checkpoint it."""
+        old = self.store
+        live = old.live_labels()
+        store = VectorStore(self.spec.dim, self.spec.id_type, capacity=max(len(live), 16))  # type: ignore[arg-type]
+        store.upsert(old.ids[live], old.vectors[live])
+        index = self._new_index(store)
+        index.rebuild()
+        with self.rw.write():
+            self._swap(store, index)
+        self.checkpoint(table)
+
+    def reconfigure(self, spec: CollectionSpec, table: CollectionTable) -> None:
+        """Switch metric/index/parameters: rebuild (from DuckDB if the metric changed)."""
+        old_metric = self.spec.metric
+        if spec.metric == "cosine" and old_metric != "cosine":
+            live = self.store.live_labels()  # cosine needs non-zero vectors
+            if len(live) and (self.store.sqnorms[live] == 0).any():
+                raise InvalidArgumentError(
+                    "the collection holds zero vectors, which have no cosine distance"
+                )
+        self.check_spec(spec)
+        self.spec = spec
+        if old_metric != spec.metric:
+            self.rebuild(table)  # vectors are prepared per metric
+            self.checkpoint(table)
+        else:
+            self.compact(table)
+
+    @staticmethod
+    def check_spec(spec: CollectionSpec) -> None:
+        """Build an empty index of ``spec``: raises on parameters the backend rejects, so that
+        callers can check a spec before they write anything."""
+        store = VectorStore(spec.dim, spec.id_type, capacity=16)  # type: ignore[arg-type]
+        INDEX_TYPES[spec.index](spec.dim, spec.metric, spec.index_params, store)
+
+    def checkpoint(self, table: CollectionTable) -> None:
+        """Save store and index covering every committed write; trim the covered log."""
+        if self.directory is None:
+            return
+        with self.rw.read():
+            seq = table.seq
+
+            def save(path: Path) -> list[str]:
+                return self.store.save(path) + self.index.save(path)
+
+            write_checkpoint(self.directory, seq, self.spec.config(), save)
+            self.ckpt_seq = seq
+            self._rows_since_ckpt = 0
+            table.trim_log(seq)
+
+    def remove_files(self) -> None:
+        """Delete the checkpoints (on drop)."""
+        if self.directory is not None:
+            remove_checkpoints(self.directory)
+
+    # ---- reads -----------------------------------------------------------------------------
+    def probe(
+        self, query: np.ndarray, k: int, ef: int | None
+    ) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """Unfiltered single query on an HNSW index: no planner, no copies, no DuckDB.
+
+        Returns ids, distances and the live row count, or ``None`` to send the call down the
+        general path (a zero or non-finite query, an index that cannot answer), which then
+        raises or falls back as usual.
+        """
+        norm2 = float(query.dot(query))
+        if not 0.0 < norm2 < math.inf:
+            return None
+        rw = self.rw
+        rw.acquire_read()
+        try:
+            store, index = self.store, self.hot  # swapped together under the write lock
+            n = store.n_alive
+            kk = k if k <= n else n
+            if kk == 0 or index is None:
+                return None
+            res = index.search_one(query, kk, ef)
+            if res is None:
+                return None
+            labels, dists = res
+            # hnswlib labels are uint64; viewed as int64 the gather is ~5x cheaper
+            return store.ids[labels[0].view(np.int64)], dists[0], n
+        finally:
+            rw.release_read()
+
+    def probe_plan(self, k: int, found: int, n: int) -> dict[str, Any]:
+        """The plan info of a :meth:`probe` (what the planner would report for it)."""
+        return {
+            "strategy": "index",
+            "estimated_rows": n,
+            "matching_rows": n,
+            "total_rows": n,
+            "k": k,
+            "candidates": found,
+            "index": "hnsw",
+            "index_params": self.index.describe(),
+            "fallbacks": 0,
+        }
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        knob: int | None,
+        allow_key: Any = None,
+        matching_ids: Callable[[], np.ndarray] | None = None,
+    ) -> Candidates:
+        """Ids and distances per query, and the plan info, through :func:`planner.search`.
+
+        With ``matching_ids`` (the ids a filter matches, read from DuckDB) the search is
+        restricted to them; their allow-list is cached under ``allow_key`` until the next write.
+        """
+        with self.rw.read():
+            allow = None
+            if matching_ids is not None:
+                allow = self._allowlist(allow_key, matching_ids)
+            labels, dists, info = planner.search(self.store, self.index, queries, k, allow, knob)
+            ids_all = self.store.ids
+            ids = [ids_all[row] for row in labels]
+        return Candidates(ids, dists, info)
+
+    def _allowlist(self, key: Any, matching_ids: Callable[[], np.ndarray]) -> AllowList:
+        cache = self._allow
+        hit = cache.get(key)
+        version = self.version
+        if hit is not None and hit[0] == version:
+            try:
+                cache.move_to_end(key)
+            except KeyError:  # evicted by a concurrent reader meanwhile; still valid
+                pass
+            return hit[1]
+        labels = self.store.labels_for_ids(matching_ids())
+        allow = AllowList(labels[labels >= 0])
+        cache[key] = (version, allow)
+        while len(cache) > ALLOWLIST_CACHE_SIZE:
+            try:
+                cache.popitem(last=False)
+            except KeyError:  # emptied by a concurrent reader
+                break
+        return allow

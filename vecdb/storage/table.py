@@ -1,0 +1,314 @@
+"""Every DuckDB statement about collections: the catalog, each table, its change log, its rows.
+
+A collection ``c`` is three things in DuckDB, created and dropped in one transaction:
+
+* ``c (id, *columns, vec FLOAT[dim])`` -- the rows, the system of record;
+* ``_vecdb.log_c (seq, id)`` -- which ids each write touched, so that an index checkpoint
+  can be caught up by replaying the writes newer than it;
+* a row of ``_vecdb.collections`` -- the spec, and ``seq``, the number of the last write.
+
+A write runs in :meth:`CollectionTable.transaction`, which advances ``seq`` in the same
+DuckDB transaction as the rows and the log; so the log and ``seq`` can never disagree with
+the rows, whatever crashes when.
+
+>>> import duckdb, numpy as np
+>>> from vecdb.types import CollectionSpec
+>>> con = duckdb.connect(); create_catalog(con)
+>>> spec = CollectionSpec("c", 2, "l2", "exact", {}, {"tag": "VARCHAR"}, "int")
+>>> CollectionTable.create(con, spec)
+>>> t = CollectionTable(lambda: con, spec, seq=0)
+>>> with t.transaction("write") as (cur, seq):
+...     _ = cur.execute(f"INSERT INTO c VALUES (1, 'a', [0, 1]), (2, 'b', [1, 0])")
+>>> t.seq, t.count(), t.rows([2], ["tag"])
+(1, 2, {2: {'tag': 'b'}})
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from vecdb.errors import from_duckdb
+from vecdb.types import CollectionSpec
+
+__all__ = ["CollectionTable", "create_catalog", "read_catalog", "quote"]
+
+Cursor = duckdb.DuckDBPyConnection
+
+_CATALOG_DDL = """
+CREATE SCHEMA IF NOT EXISTS _vecdb;
+CREATE TABLE IF NOT EXISTS _vecdb.collections (
+    name VARCHAR PRIMARY KEY,
+    dim INTEGER NOT NULL,
+    metric VARCHAR NOT NULL,
+    index_kind VARCHAR NOT NULL,
+    index_params VARCHAR NOT NULL,
+    columns VARCHAR NOT NULL,
+    id_type VARCHAR NOT NULL,
+    seq BIGINT NOT NULL
+);
+"""
+
+
+def quote(name: str) -> str:
+    """A SQL identifier, double-quoted.
+
+    >>> quote('we"ird')
+    '"we""ird"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_catalog(con: Cursor) -> None:
+    """Create the catalog schema and table when missing."""
+    con.execute(_CATALOG_DDL)
+
+
+def read_catalog(con: Cursor) -> list[tuple[CollectionSpec, int]]:
+    """Every collection's spec and write sequence, by name."""
+    rows = con.execute(
+        "SELECT name, dim, metric, index_kind, index_params, columns, id_type, seq "
+        "FROM _vecdb.collections ORDER BY name"
+    ).fetchall()
+    return [
+        (
+            CollectionSpec(
+                name=r[0],
+                dim=r[1],
+                metric=r[2],
+                index=r[3],
+                index_params=json.loads(r[4]),
+                columns=dict(json.loads(r[5])),
+                id_type=r[6],
+            ),
+            r[7],
+        )
+        for r in rows
+    ]
+
+
+class CollectionTable:
+    """One collection's table, change log and catalog row; all its SQL lives here.
+
+    ``cursor`` returns the calling thread's DuckDB connection. Methods that read take no lock;
+    the caller serializes writes (see :class:`vecdb.collection.Collection`).
+    """
+
+    def __init__(self, cursor: Callable[[], Cursor], spec: CollectionSpec, seq: int) -> None:
+        self._cursor = cursor
+        self.spec = spec
+        self.seq = seq
+        self.sql_name = quote(spec.name)
+        self._log = f"_vecdb.{quote('log_' + spec.name)}"
+
+    # ---- DDL -------------------------------------------------------------------------------
+    @staticmethod
+    def create(cur: Cursor, spec: CollectionSpec) -> None:
+        """Create the table, the log and the catalog row (inside the caller's transaction)."""
+        id_sql = "BIGINT" if spec.id_type == "int" else "VARCHAR"
+        col_sql = "".join(f", {quote(c)} {t}" for c, t in spec.columns.items())
+        cur.execute(
+            f"CREATE TABLE {quote(spec.name)} (id {id_sql} PRIMARY KEY{col_sql}, "
+            f"vec FLOAT[{spec.dim}] NOT NULL)"
+        )
+        cur.execute(f"CREATE TABLE _vecdb.{quote('log_' + spec.name)} (seq BIGINT, id {id_sql})")
+        cur.execute(
+            "INSERT INTO _vecdb.collections VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            [
+                spec.name,
+                spec.dim,
+                spec.metric,
+                spec.index,
+                json.dumps(spec.index_params),
+                json.dumps(list(spec.columns.items())),
+                spec.id_type,
+            ],
+        )
+
+    @staticmethod
+    def drop_storage(cur: Cursor, name: str) -> None:
+        """Drop the table, the log and the catalog row (inside the caller's transaction)."""
+        cur.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+        cur.execute(f"DROP TABLE IF EXISTS _vecdb.{quote('log_' + name)}")
+        cur.execute("DELETE FROM _vecdb.collections WHERE name = ?", [name])
+
+    def drop(self) -> None:
+        """Drop the table, the log and the catalog row in one transaction."""
+        cur = self._cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            self.drop_storage(cur, self.spec.name)
+            cur.execute("COMMIT")
+        except duckdb.Error as e:
+            cur.execute("ROLLBACK")
+            raise from_duckdb(e, f"drop_collection {self.spec.name!r}") from e
+
+    def save_index_spec(self, spec: CollectionSpec) -> None:
+        """Record a new metric/index/parameters in the catalog."""
+        self._cursor().execute(
+            "UPDATE _vecdb.collections SET metric = ?, index_kind = ?, index_params = ? "
+            "WHERE name = ?",
+            [spec.metric, spec.index, json.dumps(spec.index_params), spec.name],
+        )
+        self.spec = spec
+
+    # ---- writes ----------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, what: str | None) -> Iterator[tuple[Cursor, int]]:
+        """A DuckDB transaction that also advances the write sequence; yields (cursor, seq).
+
+        A DuckDB error is raised as :func:`~vecdb.errors.from_duckdb` maps it for ``what``."""
+        cur = self._cursor()
+        seq = self.seq + 1
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur, seq
+            cur.execute(
+                "UPDATE _vecdb.collections SET seq = ? WHERE name = ?", [seq, self.spec.name]
+            )
+            cur.execute("COMMIT")
+        except BaseException as e:
+            cur.execute("ROLLBACK")
+            if isinstance(e, duckdb.Error):
+                raise from_duckdb(e, what) from e
+            raise
+        self.seq = seq
+
+    def write(self, batch: pa.Table, *, replace: bool) -> None:
+        """Insert (or replace) a batch of rows and log their ids, atomically."""
+        names = ", ".join(quote(c) for c in batch.column_names)
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        cur = self._cursor()
+        cur.register("__vecdb_in", batch)
+        try:
+            with self.transaction("write") as (cur, seq):
+                cur.execute(f"{verb} INTO {self.sql_name} ({names}) SELECT {names} FROM __vecdb_in")
+                cur.execute(f"INSERT INTO {self._log} SELECT {seq}, id FROM __vecdb_in")
+        finally:
+            cur.unregister("__vecdb_in")
+
+    def execute_dml(
+        self,
+        sql: str,
+        params: Any,
+        prepare: Callable[[np.ndarray], np.ndarray],
+        what: str | None = None,
+    ) -> tuple[list[Any], tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+        """Run an INSERT/UPDATE/DELETE ending in ``RETURNING id`` and log what it touched.
+
+        Returns the touched ids and what DuckDB now holds for them (see :meth:`current`),
+        with the vectors passed through ``prepare``, which checks them before the commit
+        (raising rolls the statement back); ``None`` when nothing was touched. ``what`` names
+        the caller's input in the statement, if any (see :func:`~vecdb.errors.from_duckdb`).
+        """
+        current = None
+        with self.transaction(what) as (cur, seq):
+            touched = [t[0] for t in cur.execute(sql, params).fetchall()]
+            if touched:
+                ids = np.asarray(touched, dtype=object if self.spec.id_type == "str" else np.int64)
+                found, vectors, gone = self.current(ids, cur)
+                current = (found, prepare(vectors), gone)
+                cur.execute(f"INSERT INTO {self._log} SELECT {seq}, unnest($ids)", {"ids": touched})
+        return touched, current
+
+    def delete_sql(self, where: str) -> str:
+        """The DELETE of the rows matching a checked predicate, for :meth:`execute_dml`."""
+        return f"DELETE FROM {self.sql_name} WHERE ({where}) RETURNING id"
+
+    def trim_log(self, seq: int) -> None:
+        """Forget log entries a checkpoint at ``seq`` covers."""
+        self._cursor().execute(f"DELETE FROM {self._log} WHERE seq <= ?", [seq])
+
+    # ---- reads -----------------------------------------------------------------------------
+    def current(
+        self, ids: np.ndarray, cur: Cursor | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What DuckDB holds for ``ids``: present ids, their raw vectors, and the ids gone."""
+        tbl = self._arrow(
+            f"SELECT id, vec FROM {self.sql_name} WHERE id IN (SELECT unnest($ids))",
+            {"ids": ids.tolist()},
+            cur,
+        )
+        found, vectors = self.split_vectors(tbl)
+        present = set(found.tolist())
+        gone = np.asarray([i for i in ids.tolist() if i not in present], dtype=ids.dtype)
+        return found, vectors, gone
+
+    def changed_since(self, seq: int) -> np.ndarray:
+        """Ids written after write number ``seq`` (from the change log)."""
+        res = self._cursor().execute(f"SELECT DISTINCT id FROM {self._log} WHERE seq > ?", [seq])
+        return np.asarray(res.fetchnumpy()["id"])
+
+    def count(self, where: str | None = None, params: Any = None) -> int:
+        """Rows in the table, or rows matching a checked predicate."""
+        sql = f"SELECT count(*) FROM {self.sql_name}"
+        if where is not None:
+            sql += f" WHERE ({where})"
+        try:
+            return int(self._cursor().execute(sql, params).fetchall()[0][0])
+        except duckdb.Error as e:
+            raise from_duckdb(e, "where") from e
+
+    def ids_where(self, where: str, params: Any) -> np.ndarray:
+        """Ids of the rows matching a checked predicate."""
+        try:
+            res = self._cursor().execute(f"SELECT id FROM {self.sql_name} WHERE ({where})", params)
+            return np.asarray(res.fetchnumpy()["id"])
+        except duckdb.Error as e:
+            raise from_duckdb(e, "where") from e
+
+    def rows(self, ids: list[Any], columns: list[str]) -> dict[Any, dict[str, Any]]:
+        """``id -> {column: value}`` for the ids that exist, in one batched fetch."""
+        if not ids:
+            return {}
+        select = ", ".join(["id", *(quote(c) for c in columns)])
+        tbl = self._arrow(
+            f"SELECT {select} FROM {self.sql_name} WHERE id IN (SELECT unnest($ids))", {"ids": ids}
+        )
+        got = tbl.column("id").to_pylist()
+        data = [tbl.column(c).to_pylist() for c in columns]
+        return {i: {c: data[n][j] for n, c in enumerate(columns)} for j, i in enumerate(got)}
+
+    def records(
+        self, ids: list[Any], columns: list[str]
+    ) -> dict[Any, tuple[np.ndarray, dict[str, Any]]]:
+        """``id -> (vector, {column: value})`` for the ids that exist."""
+        select = ", ".join(["id", "vec", *(quote(c) for c in columns)])
+        tbl = self._arrow(
+            f"SELECT {select} FROM {self.sql_name} WHERE id IN (SELECT unnest($ids))", {"ids": ids}
+        )
+        got, vectors = self.split_vectors(tbl)
+        data = [tbl.column(c).to_pylist() for c in columns]
+        return {
+            i: (vectors[j], {c: data[n][j] for n, c in enumerate(columns)})
+            for j, i in enumerate(got.tolist())
+        }
+
+    def scan(self, batch_rows: int = 100_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every row's id and raw vector, in batches (for rebuilding an index)."""
+        reader = (
+            self._cursor().sql(f"SELECT id, vec FROM {self.sql_name}").to_arrow_reader(batch_rows)
+        )
+        for batch in reader:
+            yield self.split_vectors(pa.Table.from_batches([batch]))
+
+    def split_vectors(self, tbl: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """The ``id`` and ``vec`` columns of an Arrow table as numpy (ids, float32 matrix)."""
+        ids = tbl.column("id").to_numpy(zero_copy_only=False)
+        if self.spec.id_type == "str":
+            ids = ids.astype(object)
+        vec = tbl.column("vec").combine_chunks()
+        if len(vec) == 0:
+            return ids, np.zeros((0, self.spec.dim), dtype=np.float32)
+        flat = vec.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        return ids, flat.reshape(len(vec), self.spec.dim)
+
+    def _arrow(self, sql: str, params: Any = None, cur: Cursor | None = None) -> pa.Table:
+        """Run a query and take its rows as Arrow (no extra copy, unlike execute().to_arrow)."""
+        return (cur or self._cursor()).sql(sql, params=params).to_arrow_table()
