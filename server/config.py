@@ -25,6 +25,8 @@ class ServerConfig:
         grace_s: how long shutdown waits for in-flight requests.
         metrics_public: serve ``/metrics`` without a key even when keys are configured
             (it names collections and their row counts; off by default).
+        min_free_bytes: below this much free disk under the data directory, ``/healthz``
+            answers 503 (writes would fail).
     """
 
     api_key: str | None = None
@@ -36,6 +38,7 @@ class ServerConfig:
     grpc_workers: int = 32
     grace_s: float = 10.0
     metrics_public: bool = False
+    min_free_bytes: int = 16 * 1024 * 1024
 
     @property
     def auth_enabled(self) -> bool:

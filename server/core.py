@@ -18,6 +18,7 @@ import heapq
 import hmac
 import itertools
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -379,6 +380,30 @@ class ServiceCore:
     def drop_collection(self, name: str, missing_ok: bool = False) -> None:
         """Drop a collection."""
         self.db.drop_collection(name, missing_ok=missing_ok)
+
+    def health(self) -> tuple[bool, str]:
+        """``(healthy, reason)``: DuckDB answers, and the data directory's disk has room.
+
+        A full disk makes every write fail (with ResourceExhaustedError, nothing written);
+        health says so until space returns. A database DuckDB has invalidated answers
+        nothing until it is reopened: the reason says to restart the server.
+        """
+        path = getattr(self.db, "path", None)
+        if path:
+            try:
+                free = shutil.disk_usage(path).free
+            except OSError as e:
+                return False, f"data directory {path} is not readable: {e}"
+            if free < self.config.min_free_bytes:
+                return False, (
+                    f"disk full: {free} bytes free under {path} (needs "
+                    f"{self.config.min_free_bytes}); writes fail until space is freed"
+                )
+        try:
+            self.db.sql("SELECT 1").fetchall()
+        except Exception as e:  # noqa: BLE001 - any failure here is the answer
+            return False, str(as_vecdb_error(e))
+        return True, "ok"
 
     def collection_rows(self) -> dict[str, int]:
         """Rows per collection, for /metrics (skips collections that fail)."""

@@ -362,9 +362,12 @@ def create_app(core: ServiceCore) -> FastAPI:
 
     # -- health & metrics -------------------------------------------------------------
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness: always open")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["ops"], summary="Health: 200 ok, or 503 with the reason")
+    def healthz() -> Any:
+        ok, reason = core.health()
+        if ok:
+            return {"status": "ok"}
+        return _JSON({"status": "unavailable", "reason": reason}, status_code=503)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse, summary="Prometheus")
     def metrics() -> PlainTextResponse:

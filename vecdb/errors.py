@@ -226,7 +226,21 @@ def from_duckdb(exc: Exception, what: str | None = None) -> VecdbError:
         return PermissionDeniedError(msg)
     if isinstance(exc, duckdb.OutOfMemoryException):
         return ResourceExhaustedError(msg)
-    if isinstance(exc, (duckdb.InternalException, duckdb.FatalException)):
+    if "no space left" in low or "disk full" in low or "not enough space" in low:
+        return ResourceExhaustedError(
+            f"{msg} -- the disk under the data directory is full: free space and retry; "
+            "nothing of this call was written",
+            limit="disk",
+        )
+    if "database has been invalidated" in low or isinstance(exc, duckdb.FatalException):
+        return ServiceUnavailableError(
+            f"{msg} -- DuckDB stopped this database after an unrecoverable error; fix the "
+            "cause (e.g. free disk space) and reopen it (restart `vecdb serve`): every "
+            "acknowledged write is in its WAL and is replayed on open"
+        )
+    if isinstance(exc, duckdb.IOException):
+        return ServiceUnavailableError(f"{msg} -- an I/O error in the data directory")
+    if isinstance(exc, duckdb.InternalException):
         return InternalError(msg)
     if isinstance(
         exc,

@@ -8,6 +8,8 @@ sees half a batch.
 
 >>> import numpy as np
 >>> from vecdb.types import Candidates, CollectionSpec
+
+log = logging.getLogger("vecdb")
 >>> live = LiveIndex(CollectionSpec("c", 2, "l2", "hnsw", {}, {}, "int"), directory=None)
 >>> live.apply(np.array([1, 2]), np.array([[0, 0], [3, 4]], np.float32), None)
 >>> ids, dists, n = live.probe(np.array([3, 3], np.float32), 1, None)
@@ -17,6 +19,7 @@ sees half a batch.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import threading
@@ -39,6 +42,8 @@ from vecdb.storage.table import CollectionTable
 from vecdb.types import Candidates, CollectionSpec
 
 __all__ = ["LiveIndex", "RWLock"]
+
+log = logging.getLogger("vecdb")
 
 #: rows written between automatic index checkpoints
 CHECKPOINT_EVERY = 50_000
@@ -148,7 +153,10 @@ class LiveIndex:
                 pass  # unreadable checkpoint: rebuild below
         self.rebuild(table)
         if directory is not None and self.store.n_alive:
-            self.checkpoint(table)
+            try:
+                self.checkpoint(table)
+            except OSError as e:  # e.g. a full disk: the index is whole in memory; retried later
+                log.warning("vecdb: could not checkpoint %s after a rebuild: %s", self.spec.name, e)
 
     def _prepared(
         self, current: tuple[np.ndarray, np.ndarray, np.ndarray]

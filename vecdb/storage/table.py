@@ -174,7 +174,10 @@ class CollectionTable:
             )
             cur.execute("COMMIT")
         except BaseException as e:
-            cur.execute("ROLLBACK")
+            try:
+                cur.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # a failed COMMIT (e.g. a full disk) has already ended the transaction
             if isinstance(e, duckdb.Error):
                 raise from_duckdb(e, what) from e
             raise
