@@ -40,6 +40,7 @@ from vecdb.sql import confine, verify
 from vecdb.sql.analyze import CollectionInfo
 from vecdb.sql.parse import Statement, bind_params, parse
 from vecdb.sql.plan import Plan, plan
+from vecdb.storage.table import indexed_by, name_index
 
 __all__ = ["run_sql", "explain", "catalog_of", "PLAN_CACHE_SIZE", "map_error"]
 
@@ -459,12 +460,12 @@ def _execute_ddl(db: Any, state: _State, p: Plan) -> Result:
             coll = db.get_collection(p.target)
             if not (ddl["exist_ok"] and coll.index_kind != "exact"):
                 coll.set_index(ddl["index"], metric=ddl["metric"], index_params=ddl["params"])
-            state.index_names[ddl["name"].lower()] = coll.name
+            _name_index(db, state, ddl["name"], coll.name)
         elif p.kind == "drop_index":
             target = _index_target(db, state, ddl["name"])
             if target is not None:
                 db.get_collection(target).set_index("exact")
-                state.index_names.pop(ddl["name"].lower(), None)
+                _name_index(db, state, ddl["name"], None)
             else:
                 assert p.sql is not None
                 _query(db, p.sql, None)
@@ -480,10 +481,24 @@ def _execute_ddl(db: Any, state: _State, p: Plan) -> Result:
     return Result(_EMPTY)
 
 
+def _name_index(db: Any, state: _State, name: str, collection: str | None) -> None:
+    """Record (or forget) an index's SQL name: in the catalog when ``db`` is a local
+    database (so it survives a reopen), else in this process."""
+    if hasattr(db, "_cursor"):
+        name_index(db._cursor(), name, collection)
+    elif collection is None:
+        state.index_names.pop(name.lower(), None)
+    else:
+        state.index_names[name.lower()] = collection
+
+
 def _index_target(db: Any, state: _State, name: str) -> str | None:
     """The collection whose vector index is called ``name``, if any."""
     colls = _collections(db)
-    target = state.index_names.get(name.lower())
+    if hasattr(db, "_cursor"):
+        target = indexed_by(db._cursor(), name)
+    else:
+        target = state.index_names.get(name.lower())
     if target in colls:
         return target
     low = name.lower()

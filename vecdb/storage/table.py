@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS _vecdb.collections (
     id_type VARCHAR NOT NULL,
     seq BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS _vecdb.index_names (
+    name VARCHAR PRIMARY KEY,
+    collection VARCHAR NOT NULL
+);
 """
 
 
@@ -68,6 +72,26 @@ def quote(name: str) -> str:
 def create_catalog(con: Cursor) -> None:
     """Create the catalog schema and table when missing."""
     con.execute(_CATALOG_DDL)
+
+
+def name_index(con: Cursor, index_name: str, collection: str | None) -> None:
+    """Remember (``collection`` given) or forget the SQL name of a collection's index, so
+    that ``DROP INDEX name`` works after a reopen. Names are case-insensitive."""
+    if collection is None:
+        con.execute("DELETE FROM _vecdb.index_names WHERE name = ?", [index_name.lower()])
+    else:
+        con.execute(
+            "INSERT OR REPLACE INTO _vecdb.index_names VALUES (?, ?)",
+            [index_name.lower(), collection],
+        )
+
+
+def indexed_by(con: Cursor, index_name: str) -> str | None:
+    """The collection whose index has the SQL name ``index_name``, if one was recorded."""
+    row = con.execute(
+        "SELECT collection FROM _vecdb.index_names WHERE name = ?", [index_name.lower()]
+    ).fetchone()
+    return str(row[0]) if row else None
 
 
 def read_catalog(con: Cursor) -> list[tuple[CollectionSpec, int]]:
