@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -79,6 +80,7 @@ class PartialWriteError(InternalError):
 _RAY_LOCK = threading.Lock()
 _RAY_USERS = 0
 _RAY_STARTED_BY_US = False
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _ray() -> Any:
@@ -111,7 +113,16 @@ def _acquire_ray(address: str | None, shards: int) -> None:
                 )
             else:
                 kwargs["address"] = address
-            ray.init(**kwargs)
+            # ray.init installs its own SIGTERM handler (exit at once); keep the host's, so a
+            # server still finishes in-flight requests and closes the shards on SIGTERM
+            main = threading.current_thread() is threading.main_thread()
+            saved = {sig: signal.getsignal(sig) for sig in _SIGNALS} if main else {}
+            try:
+                ray.init(**kwargs)
+            finally:
+                for sig, handler in saved.items():
+                    if handler is not None:
+                        signal.signal(sig, handler)
             _RAY_STARTED_BY_US = True
         _RAY_USERS += 1
 
