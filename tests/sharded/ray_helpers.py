@@ -21,6 +21,7 @@ def local_ray() -> Any:
     with _LOCK:
         if not ray.is_initialized():
             ray.init(
+                address="local",
                 namespace="vecdb",
                 include_dashboard=False,
                 log_to_driver=False,

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 import vecdb
+from vecdb._input import MAX_K
 from vecdb.errors import DatabaseLockedError, InternalError, VecdbError
 
 __all__ = ["Shard", "Reply"]
@@ -170,24 +171,36 @@ class Shard:
         """This shard's ``k`` nearest per query: ids and distances padded to ``(m, k)`` (with
         +inf past each query's count), the counts, and the rows when ``include`` is given."""
         coll = self.db.get_collection(name)
+        single = np.ndim(queries) == 1
+        plan = getattr(coll, "_search_plan", None)
+        if plan is not None and include is None and _plain_knobs(k, ef, nprobe):
+            # the engine's array hook (what its SQL layer uses): no Hit objects on this side
+            q = queries[None, :] if single else queries
+            id_rows, d_rows, _ = plan(q, k, where, params, ef, nprobe)
+            return _pad(id_rows, d_rows, coll.id_type) + (None,)
         res = coll.search(
             queries, k=k, where=where, params=params, include=include, ef=ef, nprobe=nprobe
         )
-        m = len(res)
-        width = max((len(h) for h in res), default=0)
-        counts = np.fromiter((len(h) for h in res), dtype=np.int64, count=m)
-        dists = np.full((m, width), np.inf, dtype=np.float64)
-        id_dtype = np.int64 if coll.id_type == "int" else object
-        ids = np.zeros((m, width), dtype=id_dtype)
-        rows: list[list[Any]] | None = [] if include is not None else None
-        for i, hits in enumerate(res):
-            n = len(hits)
-            if n:
-                ids[i, :n] = [h[0] for h in hits]
-                dists[i, :n] = [h[1] for h in hits]
-            if rows is not None:
-                rows.append([h[2] for h in hits])
+        if single:
+            res = [res]
+        id_rows = [[h[0] for h in hits] for hits in res]
+        d_rows = [[h[1] for h in hits] for hits in res]
+        ids, dists, counts = _pad(id_rows, d_rows, coll.id_type)
+        rows = [[h[2] for h in hits] for hits in res] if include is not None else None
         return ids, dists, counts, rows
+
+    @_reply
+    def time_search(self, name: str, queries: np.ndarray, k: int, ef: int | None) -> list[float]:
+        """Seconds each single query takes inside this shard (the benchmark's per-shard
+        latency: the router and Ray are not in it)."""
+        coll = self.db.get_collection(name)
+        clock = time.perf_counter
+        out = []
+        for q in queries:
+            t0 = clock()
+            coll.search(q, k=k, ef=ef)
+            out.append(clock() - t0)
+        return out
 
     @_reply
     def explain(self, name: str, query: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -207,3 +220,28 @@ class Shard:
     def close(self) -> None:
         """Checkpoint and close the embedded database (the router kills the actor next)."""
         self.db.close()
+
+
+def _plain_knobs(k: Any, ef: Any, nprobe: Any) -> bool:
+    """True when ``k``, ``ef`` and ``nprobe`` are values ``search()`` accepts as they are (else
+    the public ``search()`` runs, to raise exactly the error one node raises)."""
+    ok_k = type(k) is int and 1 <= k <= MAX_K
+    return ok_k and all(v is None or (type(v) is int and v >= 1) for v in (ef, nprobe))
+
+
+def _pad(id_rows: list[Any], d_rows: list[Any], id_type: str) -> tuple[Any, Any, Any]:
+    """Ragged per-query ids and distances as ``(m, width)`` arrays padded with +inf."""
+    m = len(id_rows)
+    counts = np.fromiter((len(r) for r in id_rows), dtype=np.int64, count=m)
+    width = int(counts.max()) if m else 0
+    id_dtype = np.int64 if id_type == "int" else object
+    if m and (counts == width).all() and not isinstance(d_rows[0], list):
+        return np.stack(id_rows).astype(id_dtype), np.stack(d_rows).astype(np.float64), counts
+    ids = np.zeros((m, width), dtype=id_dtype)
+    dists = np.full((m, width), np.inf, dtype=np.float64)
+    for i, (a, d) in enumerate(zip(id_rows, d_rows)):
+        n = len(a)
+        if n:
+            ids[i, :n] = a
+            dists[i, :n] = d
+    return ids, dists, counts

@@ -31,6 +31,8 @@ import os
 import signal
 import threading
 import time
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,8 @@ __all__ = [
 ]
 
 NAMESPACE = "vecdb"
+#: a Hit from a tuple without NamedTuple.__new__ (the merge builds one per result)
+_new_hit = partial(tuple.__new__, Hit)
 #: how long a call waits for a dead shard actor to come back before giving up
 RETRY_TIMEOUT_S = 60.0
 #: object store of a local Ray started by vecdb (bytes); results are small, batches go inline
@@ -106,7 +110,9 @@ def _acquire_ray(address: str | None, shards: int) -> None:
                 "logging_level": "ERROR",
             }
             if address is None:
+                # "local": a private instance, never whichever cluster this machine ran last
                 kwargs.update(
+                    address="local",
                     include_dashboard=False,
                     num_cpus=max(os.cpu_count() or 1, shards),
                     object_store_memory=LOCAL_OBJECT_STORE,
@@ -289,6 +295,11 @@ class ShardedDatabase:
         return out
 
     def _all(self, method: str, *args: Any) -> dict[int, tuple[str, Any]]:
+        """Call ``method`` with the same arguments on every shard; a large array (a batch of
+        queries) goes into Ray's object store once, not once per shard."""
+        if self.shards > 1 and any(_large(a) for a in args):
+            ray = _ray()
+            args = tuple(ray.put(a) if _large(a) else a for a in args)
         return self._call(method, {s: args for s in range(self.shards)})
 
     @staticmethod
@@ -439,6 +450,10 @@ class ShardedDatabase:
             f"ShardedDatabase({self.path!r}, shards={self.shards}, "
             f"collections={len(self._collections)})"
         )
+
+
+def _large(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.nbytes > 64 * 1024
 
 
 def _spec_of(desc: dict[str, Any]) -> dict[str, Any]:
@@ -701,7 +716,10 @@ def merge_top_k(
     out: list[list[Hit]] = []
     if not with_rows:
         for i, n in enumerate(counts.tolist()):
-            out.append([Hit(a, b, None) for a, b in zip(top_ids[i][:n], top_d[i][:n])])
+            ids_i, d_i = top_ids[i], top_d[i]
+            if n < len(ids_i):
+                ids_i, d_i = ids_i[:n], d_i[:n]
+            out.append(list(map(_new_hit, zip(ids_i, d_i, repeat(None)))))
         return out
     pos = order.tolist()
     for i, n in enumerate(counts.tolist()):
