@@ -15,26 +15,26 @@ from vecdb_server.config import ServerConfig
 from vecdb_server.main import VecdbServer
 
 
-def test_server_over_shards_reports_per_shard_metrics(ray_session: Any, tmp_path: Path) -> None:
+def test_server_over_shards_reports_per_shard_metrics(pair: tuple[Any, Any]) -> None:
     from tests.service.conftest import RestDatabase
 
-    db = vecdb.connect(tmp_path / "db", confined=True, shards=2)
+    _, db = pair  # the session's 2-shard database (new shard actors cost seconds)
     srv = VecdbServer(db, ServerConfig(grace_s=1)).start()
     try:
         rng = np.random.default_rng(2)
         vecs = rng.normal(size=(300, 8)).astype(np.float32)
         remote: Any = vecdb.connect(srv.grpc_url)
-        c = remote.create_collection("docs", dim=8, metric="l2", index="exact")
+        c = remote.create_collection("served", dim=8, metric="l2", index="exact")
         assert c.upsert(ids=list(range(300)), vectors=vecs) == 300
         assert [h.id for h in c.search(vecs[17], k=3)][0] == 17
         rest = RestDatabase(srv.http_url)
-        assert rest.get_collection("docs").count() == 300
-        assert [h.id for h in rest.get_collection("docs").search(vecs[40], k=1)] == [40]
+        assert rest.get_collection("served").count() == 300
+        assert [h.id for h in rest.get_collection("served").search(vecs[40], k=1)] == [40]
         text = httpx.get(f"{srv.http_url}/metrics").text
         rows = {
             line.split("shard=")[1][1]: int(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
-            if line.startswith("vecdb_shard_rows{")
+            if line.startswith("vecdb_shard_rows{") and 'collection="served"' in line
         }
         assert set(rows) == {"0", "1"} and sum(rows.values()) == 300
         assert 'vecdb_shard_calls_total{shard="1"}' in text
@@ -43,7 +43,7 @@ def test_server_over_shards_reports_per_shard_metrics(ray_session: Any, tmp_path
         rest.close()
     finally:
         srv.stop(grace=1)
-        db.close()
+        db.drop_collection("served", missing_ok=True)
 
 
 @pytest.mark.slow
