@@ -424,7 +424,8 @@ class ShardedDatabase:
         {'docs': 5012}
         """
         self._check_open()
-        replies = self._all("stats")
+        # no retry: a scrape must not wait for a restarting shard; a missing shard is news
+        replies = self._call("stats", {s: () for s in range(self.shards)}, retry=False)
         out = []
         for s in range(self.shards):
             status, value = replies[s]
