@@ -237,3 +237,12 @@ def test_sql_parse_error_carries_position(pair: tuple[Any, Any]) -> None:
     with pytest.raises(SQLParseError) as ei:
         two.sql("SELECT id FROM docs WHERE")
     assert ei.value.errors == [] or "line" in ei.value.errors[0]
+
+
+def test_sql_explain_shows_every_shard(pair: tuple[Any, Any]) -> None:
+    one, two = pair
+    _, vecs, _ = dataset()
+    sql = "EXPLAIN SELECT id FROM docs WHERE year = 2001 ORDER BY cosine(vec, $q) LIMIT 3"
+    res = two.sql(sql, {"q": vecs[1]})
+    assert res.columns == ["shard", *one.sql(sql, {"q": vecs[1]}).columns]
+    assert sorted({row[0] for row in res.fetchall()}) == [0, 1]
