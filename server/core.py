@@ -117,6 +117,8 @@ class Metrics:
         # per key: requests per latency bucket, non-cumulative, the last one past 10 s
         self._buckets: dict[tuple[str, str, str], list[int]] = {}
         self.started = time.time()
+        #: per-shard stats of a sharded database (``ShardedDatabase.shard_stats``), if any
+        self.shard_stats: Callable[[], list[dict[str, Any]]] | None = None
 
     def observe(self, transport: str, route: str, status: str, seconds: float) -> None:
         """Count one finished request (one bucket increment; render() accumulates)."""
@@ -159,12 +161,40 @@ class Metrics:
         ]
         for name, n in sorted((collection_rows or {}).items()):
             lines.append(f'vecdb_collection_rows{{collection="{_esc(name)}"}} {n}')
+        if self.shard_stats is not None:
+            lines += _shard_lines(self.shard_stats())
         lines += [
             "# HELP vecdb_uptime_seconds Seconds since the server started.",
             "# TYPE vecdb_uptime_seconds gauge",
             f"vecdb_uptime_seconds {time.time() - self.started:.3f}",
         ]
         return "\n".join(lines) + "\n"
+
+
+def _shard_lines(stats: list[dict[str, Any]]) -> list[str]:
+    """Rows per collection and shard, and each shard's calls and busy seconds (their ratio
+    is the shard's mean latency per call)."""
+    lines = [
+        "# HELP vecdb_shard_rows Rows per collection and shard.",
+        "# TYPE vecdb_shard_rows gauge",
+    ]
+    for st in stats:
+        for name, n in sorted(st.get("rows", {}).items()):
+            lines.append(f'vecdb_shard_rows{{shard="{st["shard"]}",collection="{_esc(name)}"}} {n}')
+    lines += [
+        "# HELP vecdb_shard_calls_total Calls a shard served.",
+        "# TYPE vecdb_shard_calls_total counter",
+    ]
+    lines += [f'vecdb_shard_calls_total{{shard="{st["shard"]}"}} {st["calls"]}' for st in stats]
+    lines += [
+        "# HELP vecdb_shard_busy_seconds_total Seconds a shard spent serving calls.",
+        "# TYPE vecdb_shard_busy_seconds_total counter",
+    ]
+    lines += [
+        f'vecdb_shard_busy_seconds_total{{shard="{st["shard"]}"}} {st["busy_s"]:.6f}'
+        for st in stats
+    ]
+    return lines
 
 
 def _esc(s: str) -> str:
@@ -251,6 +281,7 @@ class ServiceCore:
         self.db = db
         self.config = config or ServerConfig()
         self.metrics = Metrics()
+        self.metrics.shard_stats = getattr(db, "shard_stats", None)
         self.watchdog = Watchdog()
         self._api_key = (self.config.api_key or "").encode()
         self._ro_key = (self.config.read_only_key or "").encode()

@@ -9,6 +9,7 @@
 From a shell::
 
     vecdb serve --data ./vecdb-data --grpc-port 50051 --http-port 8080
+    vecdb serve --data ./vecdb-data --shards 4 [--ray-address auto]   # sharded on Ray
 """
 
 from __future__ import annotations
@@ -185,6 +186,12 @@ def build_parser(prog: str = "vecdb serve") -> argparse.ArgumentParser:
         help="serve /metrics without a key even when keys are set (it lists collections)",
     )
     p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--shards", type=int, default=None, help="serve DIR cut into N shards on Ray (vecdb[ray])"
+    )
+    p.add_argument(
+        "--ray-address", default=None, help="Ray cluster for --shards ('auto', 'ray://host:10001')"
+    )
     return p
 
 
@@ -214,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     os.makedirs(ns.data, exist_ok=True)
-    db = vecdb.connect(ns.data, confined=True)
+    db = vecdb.connect(ns.data, confined=True, shards=ns.shards, ray_address=ns.ray_address)
     server = VecdbServer(
         db,
         config,

@@ -73,13 +73,17 @@ def connect(
     confined: bool = False,
     api_key: str | None = None,
     timeout: float | None = None,
+    shards: int | None = None,
+    ray_address: str | None = None,
 ) -> Any:
     """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
 
     ``"grpc://host:port"`` (``grpcs://`` for TLS) returns a remote database with the same API
     (``api_key`` and ``timeout`` apply to it; it needs the ``vecdb[server]`` extra).
     ``confined=True`` refuses SQL that reaches files, the network, extensions or settings,
-    as the server does.
+    as the server does. ``shards=N`` cuts a directory's database into N shards served by
+    Ray actors (a private local Ray, or the cluster at ``ray_address``); see
+    :mod:`vecdb.sharded` (extra ``vecdb[ray]``).
 
     >>> import vecdb
     >>> db = vecdb.connect()
@@ -91,4 +95,8 @@ def connect(
         from vecdb.client import connect_remote  # gRPC is an optional extra
 
         return connect_remote(path, api_key=api_key, timeout=timeout)
+    if shards is not None:
+        from vecdb.sharded import connect_sharded  # Ray is an optional extra
+
+        return connect_sharded(path, shards, ray_address=ray_address, confined=confined)
     return Database(path, confined=confined)

@@ -351,10 +351,20 @@ class Collection:
         return self._run(q, check_k(k), where, params, ef, nprobe).plan
 
     def search_candidates(
-        self, queries: np.ndarray, k: int, where: str | None = None, params: Any = None
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: str | None = None,
+        params: Any = None,
+        ef: int | None = None,
+        nprobe: int | None = None,
     ) -> Candidates:
-        """Ids and exact distances per query row, and the plan info (the SQL layer's entry
-        for vector search; ``queries`` is a float32 ``(m, dim)`` matrix)."""
+        """Ids and exact distances per query row, and the plan info (the entry of the SQL
+        layer and of shards for vector search; ``queries`` is a float32 ``(m, dim)`` matrix)."""
+        if ef is not None or nprobe is not None:
+            self._check_open()
+            q, _ = as_queries(queries, self.dim, self.metric)
+            return self._run(q, k, where, params, ef, nprobe)
         if where is None and queries.ndim == 2 and len(queries) == 1:
             res = self._probe(queries[0], k, None)
             if res is not None:

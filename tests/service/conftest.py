@@ -146,10 +146,28 @@ def server(tmp_path: Any) -> Iterator[VecdbServer]:
         yield srv
 
 
-@pytest.fixture(params=["embedded", "grpc", "rest"])
+@pytest.fixture(scope="session")
+def sharded_db(tmp_path_factory: Any) -> Iterator[Any]:
+    """A confined 2-shard database on a local Ray, shared by the session (Ray starts slowly)."""
+    from tests.sharded.ray_helpers import local_ray
+
+    local_ray()
+    db = vecdb.connect(str(tmp_path_factory.mktemp("sharded")), confined=True, shards=2)
+    yield db
+    db.close()
+
+
+@pytest.fixture(params=["embedded", "grpc", "rest", "sharded"])
 def backend(request: Any, tmp_path: Any) -> Iterator[Any]:
-    """A Database-like object: embedded, remote over gRPC, or the REST test client."""
+    """A Database-like object: embedded, remote over gRPC, the REST test client, or a
+    2-shard database on Ray (emptied after each test)."""
     kind = request.param
+    if kind == "sharded":
+        db = request.getfixturevalue("sharded_db")
+        yield db
+        for name in db.list_collections():
+            db.drop_collection(name)
+        return
     if kind == "embedded":
         db = vecdb.connect(str(tmp_path / "emb"), confined=True)
         yield db

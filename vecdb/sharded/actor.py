@@ -1,0 +1,246 @@
+"""One shard: an embedded vecdb over ``DIR/shard-<i>``, run inside a Ray actor.
+
+:class:`Shard` is a plain class (the router wraps it with ``ray.remote``), so it can be used
+and tested in-process too. Every method returns ``("ok", value)`` or ``("err", exception)``
+instead of raising: the router re-raises the engine's own exception class, unwrapped, so a
+sharded database raises exactly what one node raises.
+
+Search results travel as padded arrays (ids, distances, counts) rather than Hit objects: the
+router merges them with numpy, and pickling arrays is cheap.
+
+>>> import tempfile, numpy as np
+>>> s = Shard(tempfile.mkdtemp(), shard=0)
+>>> s.create_collection({"name": "c", "dim": 2, "metric": "l2", "index": "exact"})[0]
+'ok'
+>>> import pyarrow as pa
+>>> vec = pa.FixedSizeListArray.from_arrays(pa.array([1, 0, 0, 1], pa.float32()), 2)
+>>> s.write("c", pa.table({"id": [1, 2], "vec": vec}), True)
+('ok', 2)
+>>> status, (ids, dists, counts, rows) = s.search("c", np.array([[1, 0]], "float32"), 5, None,
+...                                               None, None, None, None)
+>>> ids.tolist(), dists.round(3).tolist(), counts.tolist()
+([[1, 2]], [[0.0, 1.414]], [2])
+>>> s.close()
+('ok', None)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import numpy as np
+
+import vecdb
+from vecdb._input import MAX_K
+from vecdb.errors import DatabaseLockedError, InternalError, VecdbError
+
+__all__ = ["Shard", "Reply"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Reply = tuple[str, Any]
+
+#: how long a restarted shard waits for its dead predecessor to release the directory lock
+LOCK_WAIT_S = 30.0
+
+
+def _reply(fn: F) -> F:
+    """Return ``("ok", value)``, or ``("err", exc)`` for any exception (picklable)."""
+
+    @wraps(fn)
+    def wrapper(self: Shard, *args: Any, **kwargs: Any) -> Reply:
+        t0 = time.perf_counter()
+        try:
+            return ("ok", fn(self, *args, **kwargs))
+        except VecdbError as e:
+            return ("err", e)
+        except Exception as e:  # noqa: BLE001 - everything goes back to the router
+            try:
+                import pickle
+
+                pickle.dumps(e)
+                return ("err", e)
+            except Exception:
+                return ("err", InternalError(f"shard {self.shard}: {type(e).__name__}: {e}"))
+        finally:
+            self.busy_s += time.perf_counter() - t0
+            self.calls += 1
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Shard:
+    """An embedded vecdb database that answers for one shard of every collection."""
+
+    def __init__(self, path: str, shard: int, confined: bool = False) -> None:
+        self.path = path
+        self.shard = shard
+        self.busy_s = 0.0
+        self.calls = 0
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                self.db = vecdb.Database(path, confined=confined)
+                break
+            except DatabaseLockedError:
+                # after a crash, Ray may restart this actor before the old process is gone
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    # ---- health --------------------------------------------------------------------------
+    def ping(self) -> dict[str, Any]:
+        """Process id and shard number (the router's liveness probe)."""
+        return {"pid": os.getpid(), "shard": self.shard}
+
+    @_reply
+    def stats(self) -> dict[str, Any]:
+        """Rows per collection and time spent serving calls, for /metrics."""
+        rows = {}
+        for name in self.db.list_collections():
+            rows[name] = self.db.get_collection(name).count()
+        return {"rows": rows, "busy_s": self.busy_s, "calls": self.calls, "pid": os.getpid()}
+
+    # ---- catalog -------------------------------------------------------------------------
+    @_reply
+    def create_collection(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self.db.create_collection(**spec).describe()
+
+    @_reply
+    def drop_collection(self, name: str, missing_ok: bool) -> None:
+        self.db.drop_collection(name, missing_ok=missing_ok)
+
+    @_reply
+    def list_collections(self) -> list[str]:
+        return self.db.list_collections()
+
+    @_reply
+    def describe(self, name: str) -> dict[str, Any]:
+        return self.db.get_collection(name).describe()
+
+    @_reply
+    def catalog(self) -> dict[str, dict[str, Any]]:
+        """Every collection's description (the router's catalog on open)."""
+        return {n: self.db.get_collection(n).describe() for n in self.db.list_collections()}
+
+    # ---- writes --------------------------------------------------------------------------
+    @_reply
+    def write(self, name: str, table: Any, replace: bool) -> int:
+        """``upsert`` (``replace``) or ``add`` one batch (an Arrow table with ``id`` and
+        ``vec``); atomic on this shard."""
+        coll = self.db.get_collection(name)
+        return coll.upsert(table) if replace else coll.add(table)
+
+    @_reply
+    def existing(self, name: str, ids: np.ndarray) -> list[Any]:
+        """Which of ``ids`` this shard holds (the router's check before ``add``)."""
+        return [r.id for r in self.db.get_collection(name).get(ids, include=[])]
+
+    @_reply
+    def delete(self, name: str, ids: Any, where: str | None, params: Any) -> int:
+        return self.db.get_collection(name).delete(ids=ids, where=where, params=params)
+
+    @_reply
+    def compact(self, name: str) -> None:
+        self.db.get_collection(name).compact()
+
+    # ---- reads ---------------------------------------------------------------------------
+    @_reply
+    def count(self, name: str, where: str | None, params: Any) -> int:
+        return self.db.get_collection(name).count(where=where, params=params)
+
+    @_reply
+    def get(self, name: str, ids: Any, include: Any) -> list[Any]:
+        return self.db.get_collection(name).get(ids, include=include)
+
+    @_reply
+    def search(
+        self,
+        name: str,
+        queries: np.ndarray,
+        k: int,
+        where: str | None,
+        params: Any,
+        include: Any,
+        ef: int | None,
+        nprobe: int | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[Any]] | None]:
+        """This shard's ``k`` nearest per query: ids and distances padded to ``(m, k)`` (with
+        +inf past each query's count), the counts, and the rows when ``include`` is given."""
+        coll = self.db.get_collection(name)
+        single = np.ndim(queries) == 1
+        if include is None and _plain_knobs(k, ef, nprobe):
+            # the engine's array entry (what its SQL layer uses): no Hit objects on this side
+            q = queries[None, :] if single else queries
+            id_rows, d_rows, _ = coll.search_candidates(q, k, where, params, ef=ef, nprobe=nprobe)
+            return _pad(id_rows, d_rows, coll.id_type) + (None,)
+        res = coll.search(
+            queries, k=k, where=where, params=params, include=include, ef=ef, nprobe=nprobe
+        )
+        if single:
+            res = [res]
+        id_rows = [[h[0] for h in hits] for hits in res]
+        d_rows = [[h[1] for h in hits] for hits in res]
+        ids, dists, counts = _pad(id_rows, d_rows, coll.id_type)
+        rows = [[h[2] for h in hits] for hits in res] if include is not None else None
+        return ids, dists, counts, rows
+
+    @_reply
+    def time_search(self, name: str, queries: np.ndarray, k: int, ef: int | None) -> list[float]:
+        """Seconds each single query takes inside this shard (the benchmark's per-shard
+        latency: the router and Ray are not in it)."""
+        coll = self.db.get_collection(name)
+        clock = time.perf_counter
+        out = []
+        for q in queries:
+            t0 = clock()
+            coll.search(q, k=k, ef=ef)
+            out.append(clock() - t0)
+        return out
+
+    @_reply
+    def explain(self, name: str, query: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return self.db.get_collection(name).explain(query, **kwargs)
+
+    @_reply
+    def sql(self, query: str, params: Any) -> Any:
+        """Run one statement; the rows come back as an Arrow table."""
+        return self.db.sql(query, params).to_arrow()
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    @_reply
+    def checkpoint(self) -> None:
+        self.db.checkpoint()
+
+    @_reply
+    def close(self) -> None:
+        """Checkpoint and close the embedded database (the router kills the actor next)."""
+        self.db.close()
+
+
+def _plain_knobs(k: Any, ef: Any, nprobe: Any) -> bool:
+    """True when ``k``, ``ef`` and ``nprobe`` are values ``search()`` accepts as they are (else
+    the public ``search()`` runs, to raise exactly the error one node raises)."""
+    ok_k = type(k) is int and 1 <= k <= MAX_K
+    return ok_k and all(v is None or (type(v) is int and v >= 1) for v in (ef, nprobe))
+
+
+def _pad(id_rows: list[Any], d_rows: list[Any], id_type: str) -> tuple[Any, Any, Any]:
+    """Ragged per-query ids and distances as ``(m, width)`` arrays padded with +inf."""
+    m = len(id_rows)
+    counts = np.fromiter((len(r) for r in id_rows), dtype=np.int64, count=m)
+    width = int(counts.max()) if m else 0
+    id_dtype = np.int64 if id_type == "int" else object
+    if m and (counts == width).all() and not isinstance(d_rows[0], list):
+        return np.stack(id_rows).astype(id_dtype), np.stack(d_rows).astype(np.float64), counts
+    ids = np.zeros((m, width), dtype=id_dtype)
+    dists = np.full((m, width), np.inf, dtype=np.float64)
+    for i, (a, d) in enumerate(zip(id_rows, d_rows)):
+        n = len(a)
+        if n:
+            ids[i, :n] = a
+            dists[i, :n] = d
+    return ids, dists, counts
