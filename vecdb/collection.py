@@ -72,6 +72,7 @@ class CollectionContext:
     root: Path | None  #: the data directory (None in memory)
     confined: bool  #: whether SQL predicates are confined (no files, network, settings)
     closed: Callable[[], bool]  #: whether the database was closed
+    owner: object = None  #: keeps the database alive while any of its collections is in use
 
 
 class Collection:

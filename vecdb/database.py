@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from vecdb._input import check_spec
 from vecdb.collection import Collection, CollectionContext
 from vecdb.errors import (
     AlreadyExistsError,
+    InternalError,
     InvalidArgumentError,
     NotFoundError,
     VecdbError,
@@ -30,65 +32,69 @@ from vecdb.live_index import LiveIndex
 from vecdb.result import Result
 from vecdb.sql import run_sql
 from vecdb.storage.checkpoint import remove_checkpoints
-from vecdb.storage.lock import DirLock
-from vecdb.storage.table import CollectionTable, create_catalog, read_catalog
+from vecdb.storage.session import Session
+from vecdb.storage.table import CatalogEntry, CollectionTable, create_catalog, read_catalog
 from vecdb.types import IdType, IndexKind, Metric
 
 __all__ = ["Database"]
 
 
 class Database:
-    """Collections of vectors and rows in one DuckDB database; see :func:`vecdb.connect`."""
+    """Collections of vectors and rows in one DuckDB database; see :func:`vecdb.connect`.
+
+    A collection that cannot be opened (a damaged catalog row, a definition this version
+    rejects) does not stop the others: it is listed, :meth:`get_collection` names what is
+    wrong with it, and :meth:`drop_collection` removes it. Once neither the Database nor any of
+    its collections is referenced, garbage collection releases the directory as :meth:`close`
+    does (without writing index checkpoints: the next open replays the change log).
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, confined: bool = False):
         self.confined = confined
-        self._closed = False
-        self._lock: DirLock | None = None
-        self._local = threading.local()
         self._catalog_lock = threading.RLock()
-        if path is None or str(path) == ":memory:":
-            self._root: Path | None = None
-            self.path: str | None = None
-            target = ":memory:"
-        else:
+        self._root: Path | None = None
+        if path is not None and str(path) != ":memory:":
             self._root = Path(path)
-            self._root.mkdir(parents=True, exist_ok=True)
-            self.path = str(self._root)
-            self._lock = DirLock(self._root)
-            self._lock.acquire()
-            target = str(self._root / "vecdb.duckdb")
-        self._ctx = CollectionContext(self._cursor, self._root, confined, self._is_closed)
+        self.path: str | None = None if self._root is None else str(self._root)
+        self._session = Session(self._root, confined)
+        self._release = weakref.finalize(self, self._session.close)
+        session = self._session
+        self._ctx = CollectionContext(
+            session.cursor, self._root, confined, session.is_closed, owner=self
+        )
+        self._collections: dict[str, Collection] = {}
+        self._broken: dict[str, str] = {}  # name -> why it could not be opened
         try:
-            self._con = duckdb.connect(target)
-            create_catalog(self._con)
-            if confined:
-                self._con.execute("SET enable_external_access = false")
-                self._con.execute("SET lock_configuration = true")
-            self._collections: dict[str, Collection] = {}
-            for spec, seq in read_catalog(self._con):
-                coll = Collection(self._ctx, spec, seq)
-                coll.load()
-                self._collections[spec.name] = coll
+            create_catalog(session.con)
+            for entry in read_catalog(session.con):
+                self._open(entry)
         except BaseException:
-            if self._lock is not None:
-                self._lock.release()
+            self._release()
             raise
+
+    def _open(self, entry: CatalogEntry) -> None:
+        try:
+            if entry.spec is None:
+                raise InvalidArgumentError(entry.error or "unreadable catalog row")
+            s = entry.spec
+            spec = check_spec(
+                s.name, s.dim, s.metric, s.index, s.index_params, s.columns, s.id_type
+            )
+            LiveIndex.check_spec(spec)
+            coll = Collection(self._ctx, spec, entry.seq)
+            coll.load()
+        except (VecdbError, duckdb.Error, OSError, ValueError, RuntimeError) as e:
+            self._broken[entry.name] = f"{type(e).__name__}: {e}"
+            return
+        self._collections[entry.name] = coll
 
     # ---- plumbing ------------------------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection for the calling thread (DuckDB connections are not shared)."""
-        cur = getattr(self._local, "cur", None)
-        if cur is None:
-            self._check_open()
-            cur = self._con.cursor()
-            self._local.cur = cur
-        return cur
-
-    def _is_closed(self) -> bool:
-        return self._closed
+        return self._session.cursor()
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._session.closed:
             raise InvalidArgumentError("the database is closed; open it again with vecdb.connect")
 
     # ---- catalog -------------------------------------------------------------------------
@@ -117,6 +123,11 @@ class Database:
         spec = check_spec(name, dim, metric, index, index_params, columns, id_type)
         LiveIndex.check_spec(spec)  # the backend's own checks, before anything is written
         with self._catalog_lock:
+            if name in self._broken:
+                raise AlreadyExistsError(
+                    f"collection {name!r} exists but could not be opened "
+                    f"({self._broken[name]}); drop it with drop_collection({name!r}) first"
+                )
             existing = self._collections.get(name)
             if existing is not None:
                 if exist_ok and existing.spec == spec:
@@ -158,6 +169,11 @@ class Database:
         """The collection called ``name``, or :class:`NotFoundError`."""
         self._check_open()
         coll = self._collections.get(name)
+        if coll is None and name in self._broken:
+            raise InternalError(
+                f"collection {name!r} could not be opened ({self._broken[name]}); the other "
+                f"collections work. Drop it with drop_collection({name!r}) and create it again"
+            )
         if coll is None:
             raise NotFoundError(
                 f"collection {name!r} does not exist; existing: {self.list_collections()}"
@@ -167,19 +183,35 @@ class Database:
     def list_collections(self) -> list[str]:
         """Names of all collections, sorted."""
         self._check_open()
-        return sorted(self._collections)
+        return sorted([*self._collections, *self._broken])
 
     def drop_collection(self, name: str, missing_ok: bool = False) -> None:
         """Delete a collection, its rows and its index files."""
         self._check_open()
         with self._catalog_lock:
             coll = self._collections.get(name)
+            if coll is None and name in self._broken:
+                self._drop_broken(name)
+                return
             if coll is None:
                 if missing_ok:
                     return
                 raise NotFoundError(f"collection {name!r} does not exist")
             coll.drop()
             del self._collections[name]
+
+    def _drop_broken(self, name: str) -> None:
+        cur = self._cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            CollectionTable.drop_storage(cur, name)
+            cur.execute("COMMIT")
+        except duckdb.Error as e:
+            cur.execute("ROLLBACK")
+            raise from_duckdb(e, f"drop_collection {name!r}") from e
+        del self._broken[name]
+        if self._root is not None:
+            remove_checkpoints(self._root / "index" / name)
 
     # ---- SQL -----------------------------------------------------------------------------
     def sql(self, query: str, params: Any = None, *, read_only: bool = False) -> Result:
@@ -212,16 +244,13 @@ class Database:
 
     def close(self) -> None:
         """Checkpoint the indexes, close DuckDB and release the directory lock (idempotent)."""
-        if self._closed:
+        if self._session.closed:
             return
         try:
             if self._root is not None:
                 self._checkpoint_changed(best_effort=True)
-            self._con.close()
         finally:
-            self._closed = True
-            if self._lock is not None:
-                self._lock.release()
+            self._release()
 
     def __enter__(self) -> Database:
         return self

@@ -208,8 +208,9 @@ class LiveIndex:
         elif self._rows_since_ckpt >= CHECKPOINT_EVERY:
             self.checkpoint(table)
 
-    def compact(self, table: CollectionTable) -> None:
-        """Rebuild the index over live rows only, reclaiming deleted entries; checkpoint it."""
+    def compact(self, table: CollectionTable, save: bool = True) -> None:
+        """Rebuild the index over live rows only, reclaiming deleted entries; checkpoint it
+        (unless ``save`` is false)."""
         old = self.store
         live = old.live_labels()
         store = VectorStore(self.spec.dim, self.spec.id_type, capacity=max(len(live), 16))  # type: ignore[arg-type]
@@ -218,10 +219,12 @@ class LiveIndex:
         index.rebuild()
         with self.rw.write():
             self._swap(store, index)
-        self.checkpoint(table)
+        if save:
+            self.checkpoint(table)
 
     def reconfigure(self, spec: CollectionSpec, table: CollectionTable) -> None:
-        """Switch metric/index/parameters: rebuild (from DuckDB if the metric changed)."""
+        """Switch metric/index/parameters: rebuild (from DuckDB if the metric changed); on any
+        error nothing changes. The caller records the spec and checkpoints."""
         old_metric = self.spec.metric
         if spec.metric == "cosine" and old_metric != "cosine":
             live = self.store.live_labels()  # cosine needs non-zero vectors
@@ -230,12 +233,15 @@ class LiveIndex:
                     "the collection holds zero vectors, which have no cosine distance"
                 )
         self.check_spec(spec)
-        self.spec = spec
-        if old_metric != spec.metric:
-            self.rebuild(table)  # vectors are prepared per metric
-            self.checkpoint(table)
-        else:
-            self.compact(table)
+        old_spec, self.spec = self.spec, spec
+        try:
+            if old_metric != spec.metric:
+                self.rebuild(table)  # vectors are prepared per metric
+            else:
+                self.compact(table, save=False)
+        except BaseException:
+            self.spec = old_spec  # the store and index were not swapped: nothing changed
+            raise
 
     @staticmethod
     def check_spec(spec: CollectionSpec) -> None:

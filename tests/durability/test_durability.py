@@ -178,7 +178,13 @@ def _spawn(*args: Any) -> subprocess.Popen[str]:
 def _kill(proc: subprocess.Popen[str]) -> str:
     """SIGKILL the child; everything it had printed (acknowledged) until then."""
     proc.send_signal(signal.SIGKILL)
-    out, _ = proc.communicate(timeout=30)
+    assert proc.stdout is not None
+    # read through the text buffer: communicate() reads the raw pipe and would lose the lines
+    # that readline() in _read_until had already read ahead
+    out = proc.stdout.read()
+    proc.wait(timeout=30)
+    if proc.stderr is not None:
+        proc.stderr.read()
     assert proc.returncode == -signal.SIGKILL
     return out
 

@@ -22,6 +22,8 @@ from vecdb.index.store import VectorStore
 __all__ = ["IvfIndex"]
 
 AUTO_TRAIN_ROWS = 10_000
+#: a product quantizer learns this many centroids per sub-vector (8 bits): it needs as many rows
+PQ_CENTROIDS = 256
 
 
 @register
@@ -42,6 +44,8 @@ class IvfIndex(VectorIndex):
         self._index: Any = None
         self._nlist = 0
         self._trained_at = 0
+        self._failed_at = 0  # rows when faiss last refused to train (retry at twice as many)
+        self.untrained_reason: str | None = None
 
     @property
     def trained(self) -> bool:
@@ -49,7 +53,12 @@ class IvfIndex(VectorIndex):
 
     def _train_rows(self) -> int:
         nlist = self.params.get("nlist")
-        return 39 * nlist if nlist else AUTO_TRAIN_ROWS
+        rows = 39 * nlist if nlist else AUTO_TRAIN_ROWS
+        return max(rows, PQ_CENTROIDS) if self.params.get("pq") else rows
+
+    def _trainable(self) -> bool:
+        n = self.store.n_alive
+        return n >= self._train_rows() and n >= 2 * self._failed_at
 
     def _nprobe(self, knob: int | None) -> int:
         if knob:
@@ -83,13 +92,19 @@ class IvfIndex(VectorIndex):
         vectors = store.vectors[live]
         rng = np.random.default_rng(0)
         sample = vectors if n <= 256 * nlist else vectors[rng.choice(n, 256 * nlist, False)]
-        index.train(np.ascontiguousarray(sample))
-        index.add_with_ids(vectors, live)
+        try:
+            index.train(np.ascontiguousarray(sample))
+            index.add_with_ids(vectors, live)
+        except RuntimeError as e:  # faiss refused these rows: searches scan exactly meanwhile
+            self._failed_at = n
+            self.untrained_reason = f"faiss could not train on {n} rows ({e})"
+            return
         self._index, self._nlist, self._trained_at = index, nlist, n
+        self.untrained_reason = None
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         if self._index is None:
-            if self.store.n_alive >= self._train_rows():
+            if self._trainable():
                 self._train()
             return
         if self.params.get("nlist") is None and self.store.n_alive > 8 * self._trained_at:
@@ -104,7 +119,8 @@ class IvfIndex(VectorIndex):
 
     def rebuild(self) -> None:
         self._index = None
-        if self.store.n_alive >= self._train_rows():
+        self._failed_at = 0
+        if self._trainable():
             self._train()
 
     def _to_distance(self, d: np.ndarray) -> np.ndarray:
@@ -160,6 +176,8 @@ class IvfIndex(VectorIndex):
     def describe(self) -> dict[str, Any]:
         out = dict(self.params)
         out["trained"] = self.trained
+        if self.untrained_reason:
+            out["untrained_reason"] = self.untrained_reason + "; searches scan exactly"
         if self.trained:
             out["nlist"] = self._nlist
             out["nprobe"] = self._nprobe(None)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
@@ -37,7 +37,7 @@ import pyarrow as pa
 from vecdb.errors import from_duckdb
 from vecdb.types import CollectionSpec
 
-__all__ = ["CollectionTable", "create_catalog", "read_catalog", "quote"]
+__all__ = ["CollectionTable", "CatalogEntry", "create_catalog", "read_catalog", "quote"]
 
 Cursor = duckdb.DuckDBPyConnection
 
@@ -94,15 +94,26 @@ def indexed_by(con: Cursor, index_name: str) -> str | None:
     return str(row[0]) if row else None
 
 
-def read_catalog(con: Cursor) -> list[tuple[CollectionSpec, int]]:
-    """Every collection's spec and write sequence, by name."""
+class CatalogEntry(NamedTuple):
+    """One catalog row: the collection's name, its spec (None when the row cannot be read,
+    with ``error`` saying why) and its write sequence."""
+
+    name: str
+    spec: CollectionSpec | None
+    seq: int
+    error: str | None = None
+
+
+def read_catalog(con: Cursor) -> list[CatalogEntry]:
+    """Every collection's catalog entry, by name; a damaged row is reported, not raised."""
     rows = con.execute(
         "SELECT name, dim, metric, index_kind, index_params, columns, id_type, seq "
         "FROM _vecdb.collections ORDER BY name"
     ).fetchall()
-    return [
-        (
-            CollectionSpec(
+    out = []
+    for r in rows:
+        try:
+            spec = CollectionSpec(
                 name=r[0],
                 dim=r[1],
                 metric=r[2],
@@ -110,11 +121,12 @@ def read_catalog(con: Cursor) -> list[tuple[CollectionSpec, int]]:
                 index_params=json.loads(r[4]),
                 columns=dict(json.loads(r[5])),
                 id_type=r[6],
-            ),
-            r[7],
-        )
-        for r in rows
-    ]
+            )
+        except (ValueError, TypeError) as e:
+            out.append(CatalogEntry(r[0], None, r[7], f"unreadable catalog row: {e}"))
+            continue
+        out.append(CatalogEntry(r[0], spec, r[7]))
+    return out
 
 
 class CollectionTable:

@@ -1,0 +1,74 @@
+"""One open DuckDB database: its connection, a cursor per thread, and its directory lock.
+
+A :class:`~vecdb.database.Database` and its collections share the session, which points at
+none of them; the Database's finalizer closes it when the Database is garbage collected, so
+the directory can be opened again.
+
+>>> s = Session(None, confined=False)
+>>> s.cursor().execute("SELECT 42").fetchall()
+[(42,)]
+>>> s.close(); s.closed
+True
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+
+from vecdb.errors import InvalidArgumentError
+from vecdb.storage.lock import DirLock
+
+__all__ = ["Session"]
+
+
+class Session:
+    """The DuckDB connection of a database in ``root`` (in memory when ``None``)."""
+
+    def __init__(self, root: Path | None, confined: bool) -> None:
+        self.closed = False
+        self._local = threading.local()
+        self._lock: DirLock | None = None
+        target = ":memory:"
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+            self._lock = DirLock(root)
+            self._lock.acquire()
+            target = str(root / "vecdb.duckdb")
+        try:
+            self.con = duckdb.connect(target)
+            if confined:
+                self.con.execute("SET enable_external_access = false")
+                self.con.execute("SET lock_configuration = true")
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection for the calling thread (DuckDB connections are not shared)."""
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            if self.closed:
+                raise InvalidArgumentError(
+                    "the database is closed; open it again with vecdb.connect"
+                )
+            cur = self.con.cursor()
+            self._local.cur = cur
+        return cur
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        """Close DuckDB and release the directory (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.con.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
