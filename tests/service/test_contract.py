@@ -118,6 +118,31 @@ def test_delete(backend: Any) -> None:
     assert all(h.id > 3 for h in c.search(data()[1][0], k=N))
 
 
+def test_count_with_params(backend: Any) -> None:
+    c = make(backend)
+    _, _, rows = data()
+    years = np.array([r["year"] for r in rows])
+    assert c.count(where="year >= $y", params={"y": 2020}) == int((years >= 2020).sum())
+    assert c.count(where="year < ? AND title <> ?", params=[2003, "t1"]) == int(
+        (years < 2003).sum() - 1
+    )
+    with pytest.raises(InvalidArgumentError):
+        c.count(where="year >= $y", params={"nope": 1})
+
+
+def test_compact(backend: Any) -> None:
+    c = make(backend)
+    _, vecs, _ = data()
+    assert c.delete(ids=list(range(1, 31))) == 30
+    assert c.compact() is None
+    assert c.count() == N - 30
+    q = vecs[40]
+    hits = c.search(q, k=5)
+    alive = np.arange(N) >= 30
+    assert [h.id for h in hits] == brute(q, alive)
+    assert hits[0].id == 41
+
+
 def test_upsert_replaces(backend: Any) -> None:
     c = make(backend)
     v = np.ones(DIM, dtype=np.float32)
@@ -157,6 +182,10 @@ ERROR_CASES = {
     "bad_k": lambda db, c: c.search(np.ones(DIM), k=0),
     "bad_sql": lambda db, c: db.sql("SELEC id FROM docs"),
     "drop_missing": lambda db, c: db.drop_collection("nope"),
+    # strict types: no transport coerces a string to an int or a bool to an id
+    "k_as_string": lambda db, c: c.search(np.ones(DIM), k="5"),
+    "bool_id": lambda db, c: c.upsert(ids=[True], vectors=np.ones((1, DIM))),
+    "compact_missing": lambda db, c: db.get_collection("nope").compact(),
 }
 
 EXPECTED: dict[str, type[BaseException]] = {
@@ -168,6 +197,9 @@ EXPECTED: dict[str, type[BaseException]] = {
     "duplicate_collection": AlreadyExistsError,
     "duplicate_add": AlreadyExistsError,
     "drop_missing": NotFoundError,
+    "k_as_string": InvalidArgumentError,
+    "bool_id": InvalidArgumentError,
+    "compact_missing": NotFoundError,
 }
 
 
