@@ -58,12 +58,15 @@ def connect(
     confined: bool = False,
     api_key: str | None = None,
     timeout: float | None = None,
+    root_certificates: bytes | str | os.PathLike[str] | None = None,
 ) -> Any:
     """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
 
     ``"grpc://host:port"`` (``grpcs://`` for TLS) returns a remote database with the same API
-    (``api_key`` and ``timeout`` apply to it). ``confined=True`` refuses SQL that reaches
-    files, the network, extensions or settings, as the server does.
+    (``api_key`` and ``timeout`` apply to it; ``root_certificates``, PEM bytes or a file
+    path, is the CA a ``grpcs://`` server's certificate is checked against).
+    ``confined=True`` refuses SQL that reaches files, the network, extensions or settings,
+    as the server does.
 
     >>> import vecdb
     >>> db = vecdb.connect()
@@ -74,7 +77,9 @@ def connect(
     if isinstance(path, str) and path.startswith(("grpc://", "grpcs://")):
         from vecdb.client import connect_remote
 
-        return connect_remote(path, api_key=api_key, timeout=timeout)
+        return connect_remote(
+            path, api_key=api_key, timeout=timeout, root_certificates=root_certificates
+        )
     return Database(path, confined=confined)
 
 

@@ -80,21 +80,59 @@ def _raise_from_rpc(e: Any) -> None:
     raise cls(f"{status}: {details}") from None
 
 
+CACert = bytes | str | os.PathLike[str]
+
+
+def load_root_certificates(ca: CACert | None) -> bytes | None:
+    """PEM bytes of the CA certificate(s) to trust: given as bytes, or a file path.
+
+    >>> load_root_certificates(b"-----BEGIN CERTIFICATE-----...")[:27]
+    b'-----BEGIN CERTIFICATE-----'
+    """
+    if ca is None:
+        return None
+    if isinstance(ca, (bytes, bytearray, memoryview)):
+        data = bytes(ca)
+    elif isinstance(ca, (str, os.PathLike)):
+        try:
+            with open(ca, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise InvalidArgumentError(
+                f"cannot read root_certificates file {os.fspath(ca)!r} ({e.strerror}); pass "
+                "the path of a PEM CA certificate, or its bytes"
+            ) from None
+    else:
+        raise InvalidArgumentError(
+            f"root_certificates must be PEM bytes or a file path, got {type(ca).__name__}"
+        )
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise InvalidArgumentError(
+            "root_certificates is not a PEM certificate (no '-----BEGIN CERTIFICATE-----'); "
+            "pass the CA certificate the server's --tls-cert was signed with (for a "
+            "self-signed certificate, that file itself)"
+        )
+    return data
+
+
 def connect_remote(
     url: str,
     api_key: str | None = None,
     timeout: float | None = None,
     *,
-    root_certificates: bytes | None = None,
+    root_certificates: CACert | None = None,
     options: list[tuple[str, Any]] | None = None,
 ) -> RemoteDatabase:
     """Open a remote database at ``grpc://host:port`` (``grpcs://`` for TLS).
 
     ``api_key`` defaults to ``$VECDB_API_KEY``; ``timeout`` (seconds) applies to every call.
+    ``root_certificates`` (``grpcs://`` only) is the CA to trust, as PEM bytes or a file path
+    (a self-signed server certificate is its own CA); without it the system's CAs are used.
 
     >>> db = connect_remote("grpc://127.0.0.1:50051")   # doctest: +SKIP
     >>> db.list_collections()                            # doctest: +SKIP
     ['docs']
+    >>> tls = connect_remote("grpcs://localhost:50051", root_certificates="ca.pem")  # doctest: +SKIP
     """
     return RemoteDatabase(
         url, api_key=api_key, timeout=timeout, root_certificates=root_certificates, options=options
@@ -111,7 +149,7 @@ class RemoteDatabase:
         url: str,
         api_key: str | None = None,
         timeout: float | None = None,
-        root_certificates: bytes | None = None,
+        root_certificates: CACert | None = None,
         options: list[tuple[str, Any]] | None = None,
     ) -> None:
         import grpc
@@ -130,8 +168,14 @@ class RemoteDatabase:
             ("grpc.max_send_message_length", -1),
             *(options or []),
         ]
+        if root_certificates is not None and parsed.scheme != "grpcs":
+            raise InvalidArgumentError(
+                "root_certificates is for TLS: connect to grpcs://host:port (the server runs "
+                "with --tls-cert/--tls-key)"
+            )
         if parsed.scheme == "grpcs":
-            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            ca = load_root_certificates(root_certificates)
+            creds = grpc.ssl_channel_credentials(root_certificates=ca)
             self._channel = grpc.secure_channel(target, creds, options=opts)
         else:
             self._channel = grpc.insecure_channel(target, options=opts)
