@@ -132,7 +132,7 @@ def connect_remote(
     >>> db = connect_remote("grpc://127.0.0.1:50051")   # doctest: +SKIP
     >>> db.list_collections()                            # doctest: +SKIP
     ['docs']
-    >>> tls = connect_remote("grpcs://localhost:50051", root_certificates="ca.pem")  # doctest: +SKIP
+    >>> db = connect_remote("grpcs://localhost:50051", root_certificates="ca.pem")  # doctest: +SKIP
     """
     return RemoteDatabase(
         url, api_key=api_key, timeout=timeout, root_certificates=root_certificates, options=options
