@@ -597,8 +597,8 @@ def create_app(core: ServiceCore) -> FastAPI:
         responses=_errors(400, 401, 403, 404),
     )
     def drop_collection(
-        name: str, missing_ok: StrictBool = False, _: Any = Depends(write_access)
-    ) -> Any:
+        name: str, missing_ok: bool = False, _: Any = Depends(write_access)
+    ) -> Any:  # a query string is text: missing_ok=true|false|1|0
         run(core.drop_collection, name, missing_ok=missing_ok)
         return _JSON({"dropped": name})
 

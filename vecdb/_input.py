@@ -93,6 +93,11 @@ def as_ids(ids: Any, id_type: str) -> np.ndarray:
         ids = ids.to_pylist()
     if id_type == "int":
         if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
+            if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+                raise InvalidArgumentError(
+                    f"id {int(ids.max())} is over 2**63-1; ids must fit in a signed 64-bit "
+                    "integer (they are not wrapped around to negative ids)"
+                )
             arr = ids.astype(np.int64)
         else:
             items = list(ids)
@@ -113,6 +118,7 @@ def as_ids(ids: Any, id_type: str) -> np.ndarray:
                 raise InvalidArgumentError(
                     f"id {x!r} is not a non-empty string; this collection has string ids"
                 )
+            check_text(x, "id")
         arr = np.empty(len(items), dtype=object)
         arr[:] = items
     uniq, counts = np.unique(arr, return_counts=True)
@@ -167,8 +173,84 @@ def table_to_parts(table: Any, columns: dict[str, str]) -> tuple[Any, Any, dict[
     return table.column("id"), vectors, cols
 
 
+def check_text(s: str, what: str) -> str:
+    """``s`` if it is valid Unicode text (encodable as UTF-8: no lone surrogate).
+
+    >>> check_text("ok", "where")
+    'ok'
+    >>> check_text("\\ud800", "where")
+    Traceback (most recent call last):
+    ...
+    vecdb.errors.InvalidArgumentError: where has a lone surrogate '\\ud800' at position 0; text must be valid Unicode (decode bytes with errors='replace' or drop it)
+    """
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidArgumentError(
+                f"{what} has a lone surrogate {s[e.start]!r} at position {e.start}; text must "
+                "be valid Unicode (decode bytes with errors='replace' or drop it)"
+            ) from None
+    return s
+
+
+_INT_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+    "UINTEGER", "UBIGINT", "UHUGEINT", "INT1", "INT2", "INT4", "INT8", "SHORT", "LONG",
+}  # fmt: skip
+_FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8", "DECIMAL", "NUMERIC"}
+_TEXT_TYPES = {"VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"}
+
+
+def _value_error(value: Any, sql_type: str, where: str) -> str | None:
+    """Why ``value`` does not fit a column of ``sql_type`` (None when it fits, or when the
+    type is one DuckDB checks well itself: dates, JSON, structs ...)."""
+    if value is None:
+        return None
+    t = sql_type.strip().upper()
+    if t.endswith("[]"):
+        if not isinstance(value, (list, tuple, np.ndarray)):
+            return f"is {type(value).__name__}, not a list"
+        for item in value:
+            why = _value_error(item, t[:-2], where)
+            if why:
+                return f"has an element that {why}"
+        return None
+    base = t.split("(", 1)[0].strip()
+    if base in _TEXT_TYPES:
+        if not isinstance(value, str):
+            return f"is {type(value).__name__}, not a string"
+        check_text(value, where)
+    elif base in _INT_TYPES:
+        integral = isinstance(value, (float, np.floating)) and float(value).is_integer()
+        if isinstance(value, (bool, np.bool_)) or not (
+            isinstance(value, (int, np.integer)) or integral
+        ):
+            return f"is {value!r}, not an integer"
+    elif base in _FLOAT_TYPES:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            return f"is {value!r}, not a number"
+    elif base in ("BOOLEAN", "BOOL"):
+        if not isinstance(value, (bool, np.bool_)):
+            return f"is {value!r}, not true/false"
+    elif isinstance(value, str):
+        check_text(value, where)
+    return None
+
+
 def rows_to_columns(rows: Any, n: int, columns: dict[str, str]) -> dict[str, list[Any]]:
-    """A list of row dicts -> column lists (missing keys are NULL)."""
+    """A list of row dicts -> column lists (missing keys are NULL).
+
+    Each value must fit its column's type as it is: a dict is not text and 2.7 is not an
+    integer (nothing is converted silently).
+
+    >>> rows_to_columns([{"n": 2}, {}], 2, {"n": "INTEGER"})
+    {'n': [2, None]}
+    >>> rows_to_columns([{"n": 2.7}], 1, {"n": "INTEGER"})
+    Traceback (most recent call last):
+    ...
+    vecdb.errors.InvalidArgumentError: rows[0]['n'] is 2.7, not an integer; column 'n' is INTEGER
+    """
     if rows is None:
         return {}
     if isinstance(rows, dict):
@@ -193,5 +275,10 @@ def rows_to_columns(rows: Any, n: int, columns: dict[str, str]) -> dict[str, lis
     for i, row in enumerate(rows):
         if row:
             for key, value in row.items():
+                why = _value_error(value, columns[key], f"rows[{i}][{key!r}]")
+                if why:
+                    raise InvalidArgumentError(
+                        f"rows[{i}][{key!r}] {why}; column {key!r} is {columns[key]}"
+                    )
                 out[key][i] = value
     return out

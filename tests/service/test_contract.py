@@ -143,6 +143,15 @@ def test_compact(backend: Any) -> None:
     assert hits[0].id == 41
 
 
+def test_string_ids_must_be_unicode(backend: Any) -> None:
+    c = backend.create_collection("names", dim=2, metric="l2", index="exact", id_type="str")
+    assert c.upsert(ids=["a"], vectors=np.ones((1, 2))) == 1
+    with pytest.raises(InvalidArgumentError, match="surrogate"):
+        c.upsert(ids=["b", "\ud800"], vectors=np.ones((2, 2)))
+    assert c.count() == 1
+    assert [r.id for r in c.get(["a", "b"])] == ["a"]
+
+
 def test_upsert_replaces(backend: Any) -> None:
     c = make(backend)
     v = np.ones(DIM, dtype=np.float32)
@@ -186,6 +195,23 @@ ERROR_CASES = {
     "k_as_string": lambda db, c: c.search(np.ones(DIM), k="5"),
     "bool_id": lambda db, c: c.upsert(ids=[True], vectors=np.ones((1, DIM))),
     "compact_missing": lambda db, c: db.get_collection("nope").compact(),
+    # nothing is coerced or wrapped silently, and bad text is a bad argument
+    "dict_into_varchar": lambda db, c: c.upsert(
+        ids=[100], vectors=np.ones((1, DIM)), rows=[{"title": {"a": 1}}]
+    ),
+    "float_into_integer": lambda db, c: c.upsert(
+        ids=[100], vectors=np.ones((1, DIM)), rows=[{"year": 2.7}]
+    ),
+    "uint64_id_over_int64": lambda db, c: c.upsert(
+        ids=np.array([2**63 + 5], dtype=np.uint64), vectors=np.ones((1, DIM))
+    ),
+    "surrogate_in_row": lambda db, c: c.upsert(
+        ids=[100], vectors=np.ones((1, DIM)), rows=[{"title": "\ud800"}]
+    ),
+    "surrogate_in_params": lambda db, c: c.search(
+        np.ones(DIM), k=3, where="title = $t", params={"t": "\ud800"}
+    ),
+    "surrogate_in_sql": lambda db, c: db.sql("SELECT id FROM docs WHERE title = '\ud800'"),
 }
 
 EXPECTED: dict[str, type[BaseException]] = {
@@ -200,6 +226,12 @@ EXPECTED: dict[str, type[BaseException]] = {
     "k_as_string": InvalidArgumentError,
     "bool_id": InvalidArgumentError,
     "compact_missing": NotFoundError,
+    "dict_into_varchar": InvalidArgumentError,
+    "float_into_integer": InvalidArgumentError,
+    "uint64_id_over_int64": InvalidArgumentError,
+    "surrogate_in_row": InvalidArgumentError,
+    "surrogate_in_params": InvalidArgumentError,
+    "surrogate_in_sql": InvalidArgumentError,
 }
 
 

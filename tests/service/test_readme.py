@@ -141,7 +141,12 @@ class Shell:
             for old, new in self.ports.items():
                 cmd = cmd.replace(old, new)
             proc = subprocess.run(
-                ["bash", "-c", cmd], cwd=self.cwd, capture_output=True, text=True, timeout=60
+                ["bash", "-c", cmd],
+                cwd=self.cwd,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "no_proxy": "*", "NO_PROXY": "*"},  # loopback only
             )
             assert proc.returncode == 0, (cmd, proc.stdout, proc.stderr)
             text = expected_after(lines, i + 1)

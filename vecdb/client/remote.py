@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import repeat
 from typing import Any
@@ -61,6 +62,29 @@ _STATUS_CLASSES: dict[str, type[VecdbError]] = {
     "UNAVAILABLE": ServiceUnavailableError,
     "DEADLINE_EXCEEDED": ServiceUnavailableError,
 }
+
+
+def _surrogate_error(e: UnicodeEncodeError) -> InvalidArgumentError:
+    """The error the embedded engine gives for text that is not valid Unicode."""
+    bad = e.object[e.start : e.end] if isinstance(e.object, str) else "?"
+    return InvalidArgumentError(
+        f"text has a lone surrogate {bad!r} at position {e.start}; text must be valid "
+        "Unicode (decode bytes with errors='replace' or drop it)"
+    )
+
+
+def _text_checked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Text that protobuf cannot encode (a lone surrogate) raises InvalidArgumentError, as
+    embedded, instead of UnicodeEncodeError."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnicodeEncodeError as e:
+            raise _surrogate_error(e) from None
+
+    return call
 
 
 def _raise_from_rpc(e: Any) -> None:
@@ -206,6 +230,7 @@ class RemoteDatabase:
 
     # -- catalog --------------------------------------------------------------------
 
+    @_text_checked
     def create_collection(
         self,
         name: str,
@@ -239,6 +264,7 @@ class RemoteDatabase:
                 req.columns.add(name=cname, type=ctype)
         return RemoteCollection(self, self._call("CreateCollection", req))
 
+    @_text_checked
     def get_collection(self, name: str) -> RemoteCollection:
         """A collection by name (NotFoundError when missing)."""
         return RemoteCollection(
@@ -249,10 +275,12 @@ class RemoteDatabase:
         """Collection names, sorted."""
         return list(self._call("ListCollections", pb.ListCollectionsRequest()).names)
 
+    @_text_checked
     def drop_collection(self, name: str, missing_ok: bool = False) -> None:
         """Drop a collection and its rows."""
         self._call("DropCollection", pb.DropCollectionRequest(name=name, missing_ok=missing_ok))
 
+    @_text_checked
     def sql(self, query: str, params: Any = None) -> Any:
         """Run confined SQL on the server; rows arrive as Arrow and come back as a Result."""
         from vecdb.result import Result
@@ -332,6 +360,7 @@ class RemoteCollection:
         """Insert or replace rows, streamed to the server and applied as one atomic batch."""
         return self._write(ids, vectors, rows, pb.UpsertRequest.UPSERT)
 
+    @_text_checked
     def _write(self, ids: Any, vectors: Any, rows: Any, mode: int) -> int:
         if _is_table(ids):
             if vectors is not None or rows is not None:
@@ -382,6 +411,7 @@ class RemoteCollection:
         reqs = list(messages())
         return int(self._db._call("Upsert", iter(reqs)).count)
 
+    @_text_checked
     def delete(self, ids: Any = None, where: str | None = None, params: Any = None) -> int:
         """Delete by ids or by predicate; returns the number deleted."""
         req = pb.DeleteRequest(collection=self.name)
@@ -401,6 +431,7 @@ class RemoteCollection:
 
     # -- reads ----------------------------------------------------------------------
 
+    @_text_checked
     def get(self, ids: Any, include: Any = None) -> list[Any]:
         """Records by id, in the order asked; missing ids are left out."""
         from vecdb.collection import Record
@@ -417,6 +448,7 @@ class RemoteCollection:
             for j, i in enumerate(got)
         ]
 
+    @_text_checked
     def count(self, where: str | None = None, params: Any = None) -> int:
         """Number of rows (matching ``where`` when given)."""
         req = pb.CountRequest(collection=self.name)
@@ -461,14 +493,17 @@ class RemoteCollection:
         else:
             codec.pack_vectors(q, vb)
         _set_int(req, "k", k)
-        if where is not None:
-            if not isinstance(where, str):
-                raise InvalidArgumentError("where must be a non-empty SQL predicate string")
-            req.where = where if where.strip() else " "
-        if params is not None:
-            codec.params_to_pb(params, req.params)
-        if include is not None:
-            codec.include_to_pb(include, req.include)
+        try:
+            if where is not None:
+                if not isinstance(where, str):
+                    raise InvalidArgumentError("where must be a non-empty SQL predicate string")
+                req.where = where if where.strip() else " "
+            if params is not None:
+                codec.params_to_pb(params, req.params)
+            if include is not None:
+                codec.include_to_pb(include, req.include)
+        except UnicodeEncodeError as e:
+            raise _surrogate_error(e) from None
         _set_int(req, "ef", ef)
         _set_int(req, "nprobe", nprobe)
         resp = self._db._call("Search", req)
@@ -482,6 +517,7 @@ class RemoteCollection:
                 out.append(list(map(_new_hit, zip(ids, qr.distances, repeat(None)))))
         return out[0] if q.ndim == 1 else out
 
+    @_text_checked
     def explain(
         self,
         query: Any,
