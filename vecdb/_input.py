@@ -5,6 +5,7 @@ Every check happens before anything is written, and each failure names what to c
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -200,6 +201,7 @@ _INT_TYPES = {
 }  # fmt: skip
 _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8", "DECIMAL", "NUMERIC"}
 _TEXT_TYPES = {"VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"}
+_NONE = type(None)
 
 
 def _value_error(value: Any, sql_type: str, where: str) -> str | None:
@@ -275,10 +277,38 @@ def rows_to_columns(rows: Any, n: int, columns: dict[str, str]) -> dict[str, lis
     for i, row in enumerate(rows):
         if row:
             for key, value in row.items():
-                why = _value_error(value, columns[key], f"rows[{i}][{key!r}]")
-                if why:
-                    raise InvalidArgumentError(
-                        f"rows[{i}][{key!r}] {why}; column {key!r} is {columns[key]}"
-                    )
                 out[key][i] = value
+    for key, values in out.items():
+        _check_column(key, values, columns[key])
     return out
+
+
+def _fits_plainly(values: list[Any], t: str) -> bool:
+    """The fast path (C-speed set/map/join): every value is None or of the plain Python type
+    for type ``t`` (upper case), text ASCII. False means "look closer", not "wrong"."""
+    types = set(map(type, values))
+    if t.endswith("[]"):
+        if not types <= {list, _NONE}:
+            return False
+        return _fits_plainly(list(itertools.chain.from_iterable(filter(None, values))), t[:-2])
+    base = t.split("(", 1)[0].strip()
+    if base in _TEXT_TYPES:
+        return types <= {str, _NONE} and "".join(filter(None, values)).isascii()
+    if base in _INT_TYPES:
+        return types <= {int, _NONE}
+    if base in _FLOAT_TYPES:
+        return types <= {int, float, _NONE}
+    if base in ("BOOLEAN", "BOOL"):
+        return types <= {bool, _NONE}
+    return str not in types or "".join(v for v in values if type(v) is str).isascii()
+
+
+def _check_column(name: str, values: list[Any], sql_type: str) -> None:
+    """Raise InvalidArgumentError naming the first row whose value does not fit."""
+    if _fits_plainly(values, sql_type.strip().upper()):
+        return
+    for i, value in enumerate(values):  # the slow path finds the first bad value, if any
+        where = f"rows[{i}][{name!r}]"
+        why = _value_error(value, sql_type, where)
+        if why:
+            raise InvalidArgumentError(f"{where} {why}; column {name!r} is {sql_type}")
