@@ -290,10 +290,13 @@ def _fits_plainly(values: list[Any], t: str) -> bool:
     if t.endswith("[]"):
         if not types <= {list, _NONE}:
             return False
-        return _fits_plainly(list(itertools.chain.from_iterable(filter(None, values))), t[:-2])
+        lists = filter(None, values) if _NONE in types else values
+        return _fits_plainly(list(itertools.chain.from_iterable(lists)), t[:-2])
     base = t.split("(", 1)[0].strip()
     if base in _TEXT_TYPES:
-        return types <= {str, _NONE} and "".join(filter(None, values)).isascii()
+        if not types <= {str, _NONE}:
+            return False
+        return "".join(filter(None, values) if _NONE in types else values).isascii()
     if base in _INT_TYPES:
         return types <= {int, _NONE}
     if base in _FLOAT_TYPES:

@@ -143,6 +143,20 @@ def test_compact(backend: Any) -> None:
     assert hits[0].id == 41
 
 
+def test_values_that_fit_are_stored_as_given(backend: Any) -> None:
+    """The strict column checks keep every value that fits: non-ASCII text, numpy and
+    integral-float integers, NULLs, unsigned ids within int64."""
+    c = make(backend)
+    rows = [{"title": "café ☕", "year": np.int64(1999)}, {"title": None, "year": 2003.0}]
+    ids = np.array([1, 2**63 - 1], dtype=np.uint64)
+    assert c.upsert(ids=ids, vectors=np.ones((2, DIM)), rows=rows) == 2
+    got = {r.id: r.row for r in c.get([1, 2**63 - 1])}
+    assert got == {
+        1: {"title": "café ☕", "year": 1999},
+        2**63 - 1: {"title": None, "year": 2003},
+    }
+
+
 def test_string_ids_must_be_unicode(backend: Any) -> None:
     c = backend.create_collection("names", dim=2, metric="l2", index="exact", id_type="str")
     assert c.upsert(ids=["a"], vectors=np.ones((1, 2))) == 1
