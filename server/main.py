@@ -29,7 +29,35 @@ from vecdb_server.core import ServiceCore
 
 log = logging.getLogger("vecdb.server")
 
-__all__ = ["VecdbServer", "main", "build_parser"]
+__all__ = ["VecdbServer", "PortUnavailableError", "main", "build_parser"]
+
+
+class PortUnavailableError(OSError):
+    """A port ``vecdb serve`` was asked for cannot be listened on (in use, or not allowed).
+
+    The message names the flag to change; ``vecdb serve`` prints it as one line and exits 2.
+    """
+
+    def __init__(self, what: str, host: str, port: int, flag: str, reason: str) -> None:
+        super().__init__(
+            f"cannot listen for {what} on {host}:{port} ({reason}); pick another port with "
+            f"{flag} PORT (0 picks a free one) or stop the program that holds it"
+        )
+        self.flag = flag
+
+
+def _check_free(what: str, host: str, port: int, flag: str) -> None:
+    """Raise PortUnavailableError if ``host:port`` cannot be bound right now (as gRPC binds:
+    with SO_REUSEADDR), before gRPC's own attempt logs a C-level error line."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise PortUnavailableError(what, host, port, flag, e.strerror or str(e)) from None
 
 
 class VecdbServer:
@@ -98,19 +126,34 @@ class VecdbServer:
         from vecdb_server.grpc_service import GrpcServer
         from vecdb_server.rest import create_app
 
-        self._grpc = GrpcServer(self.core, self.host, self._want_grpc, self.tls).start()
-        self.grpc_port = self._grpc.port
-
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
         # when the socket says TCP; without it every response waits ~40 ms on delayed ACKs.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self._want_http))
-        sock.listen(2048)
-        sock.set_inheritable(True)
-        self.http_port = sock.getsockname()[1]
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                sock.bind((self.host, self._want_http))
+            except OSError as e:
+                raise PortUnavailableError(
+                    "HTTP", self.host, self._want_http, "--http-port", e.strerror or str(e)
+                ) from None
+            sock.listen(2048)
+            sock.set_inheritable(True)
+            self.http_port = sock.getsockname()[1]
+            _check_free("gRPC", self.host, self._want_grpc, "--grpc-port")
+            try:
+                self._grpc = GrpcServer(self.core, self.host, self._want_grpc, self.tls).start()
+            except (OSError, RuntimeError) as e:  # grpc says RuntimeError("Failed to bind")
+                raise PortUnavailableError(
+                    "gRPC", self.host, self._want_grpc, "--grpc-port", str(e)
+                ) from None
+        except BaseException:
+            sock.close()
+            raise
+        self.grpc_port = self._grpc.port
+
         cert, key = self._tls_files
         config = uvicorn.Config(
             create_app(self.core),
@@ -233,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         server.start()
+    except PortUnavailableError as e:
+        db.close()
+        server.core.close()
+        print(f"vecdb serve: error: {e}", file=sys.stderr, flush=True)
+        return 2
     except BaseException:
         db.close()
         raise

@@ -75,11 +75,14 @@ def connect(
     timeout: float | None = None,
     shards: int | None = None,
     ray_address: str | None = None,
+    root_certificates: bytes | str | os.PathLike[str] | None = None,
 ) -> Any:
     """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
 
     ``"grpc://host:port"`` (``grpcs://`` for TLS) returns a remote database with the same API
-    (``api_key`` and ``timeout`` apply to it; it needs the ``vecdb[server]`` extra).
+    (``api_key`` and ``timeout`` apply to it; ``root_certificates``, PEM bytes or a file
+    path, is the CA a ``grpcs://`` server's certificate is checked against; it needs the
+    ``vecdb[server]`` extra).
     ``confined=True`` refuses SQL that reaches files, the network, extensions or settings,
     as the server does. ``shards=N`` cuts a directory's database into N shards served by
     Ray actors (a private local Ray, or the cluster at ``ray_address``); see
@@ -94,7 +97,9 @@ def connect(
     if isinstance(path, str) and path.startswith(("grpc://", "grpcs://")):
         from vecdb.client import connect_remote  # gRPC is an optional extra
 
-        return connect_remote(path, api_key=api_key, timeout=timeout)
+        return connect_remote(
+            path, api_key=api_key, timeout=timeout, root_certificates=root_certificates
+        )
     if shards is not None:
         from vecdb.sharded import connect_sharded  # Ray is an optional extra
 

@@ -13,6 +13,7 @@ vecdb.errors.InvalidArgumentError: k must be an integer from 1 to 10000, got 0
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -97,6 +98,8 @@ def check_where(where: Any, confined: bool) -> str:
     ...
     vecdb.errors.PermissionDeniedError: function getenv is not allowed in confined SQL
     """
+    if isinstance(where, str):
+        check_text(where, "where")
     return compile_predicate(where, confined=confined).sql
 
 
@@ -212,6 +215,11 @@ def as_ids(ids: Any, id_type: str) -> np.ndarray:
         ids = ids.to_pylist()
     if id_type == "int":
         if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
+            if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+                raise InvalidArgumentError(
+                    f"id {int(ids.max())} is over 2**63-1; ids must fit in a signed 64-bit "
+                    "integer (they are not wrapped around to negative ids)"
+                )
             arr = ids.astype(np.int64)
         else:
             items = list(ids)
@@ -232,6 +240,7 @@ def as_ids(ids: Any, id_type: str) -> np.ndarray:
                 raise InvalidArgumentError(
                     f"id {x!r} is not a non-empty string; this collection has string ids"
                 )
+            check_text(x, "id")
         arr = np.empty(len(items), dtype=object)
         arr[:] = items
     uniq, counts = np.unique(arr, return_counts=True)
@@ -286,8 +295,85 @@ def table_to_parts(table: Any, columns: dict[str, str]) -> tuple[Any, Any, dict[
     return table.column("id"), vectors, cols
 
 
+def check_text(s: str, what: str) -> str:
+    """``s`` if it is valid Unicode text (encodable as UTF-8: no lone surrogate).
+
+    >>> check_text("ok", "where")
+    'ok'
+    >>> check_text("\\ud800", "where")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vecdb.errors.InvalidArgumentError: where has a lone surrogate '\\ud800' at position 0; ...
+    """
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidArgumentError(
+                f"{what} has a lone surrogate {s[e.start]!r} at position {e.start}; text must "
+                "be valid Unicode (decode bytes with errors='replace' or drop it)"
+            ) from None
+    return s
+
+
+_INT_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+    "UINTEGER", "UBIGINT", "UHUGEINT", "INT1", "INT2", "INT4", "INT8", "SHORT", "LONG",
+}  # fmt: skip
+_FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8", "DECIMAL", "NUMERIC"}
+_TEXT_TYPES = {"VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"}
+_NONE = type(None)
+
+
+def _value_error(value: Any, sql_type: str, where: str) -> str | None:
+    """Why ``value`` does not fit a column of ``sql_type`` (None when it fits, or when the
+    type is one DuckDB checks well itself: dates, JSON, structs ...)."""
+    if value is None:
+        return None
+    t = sql_type.strip().upper()
+    if t.endswith("[]"):
+        if not isinstance(value, (list, tuple, np.ndarray)):
+            return f"is {type(value).__name__}, not a list"
+        for item in value:
+            why = _value_error(item, t[:-2], where)
+            if why:
+                return f"has an element that {why}"
+        return None
+    base = t.split("(", 1)[0].strip()
+    if base in _TEXT_TYPES:
+        if not isinstance(value, str):
+            return f"is {type(value).__name__}, not a string"
+        check_text(value, where)
+    elif base in _INT_TYPES:
+        integral = isinstance(value, (float, np.floating)) and float(value).is_integer()
+        if isinstance(value, (bool, np.bool_)) or not (
+            isinstance(value, (int, np.integer)) or integral
+        ):
+            return f"is {value!r}, not an integer"
+    elif base in _FLOAT_TYPES:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            return f"is {value!r}, not a number"
+    elif base in ("BOOLEAN", "BOOL"):
+        if not isinstance(value, (bool, np.bool_)):
+            return f"is {value!r}, not true/false"
+    elif isinstance(value, str):
+        check_text(value, where)
+    return None
+
+
 def rows_to_columns(rows: Any, n: int, columns: dict[str, str]) -> dict[str, list[Any]]:
-    """A list of row dicts -> column lists (missing keys are NULL)."""
+    """A list of row dicts -> column lists (missing keys are NULL).
+
+    Each value must fit its column's type as it is: a dict is not text and 2.7 is not an
+    integer (nothing is converted silently).
+
+    >>> rows_to_columns([{"n": 2}, {}], 2, {"n": "INTEGER"})
+    {'n': [2, None]}
+    >>> rows_to_columns([{"n": 2.7}], 1, {"n": "INTEGER"})
+    Traceback (most recent call last):
+    ...
+    vecdb.errors.InvalidArgumentError: rows[0]['n'] is 2.7, not an integer; column 'n' is INTEGER
+    """
     if rows is None:
         return {}
     if isinstance(rows, dict):
@@ -313,6 +399,8 @@ def rows_to_columns(rows: Any, n: int, columns: dict[str, str]) -> dict[str, lis
         if row:
             for key, value in row.items():
                 out[key][i] = value
+    for key, values in out.items():
+        _check_column(key, values, columns[key])
     return out
 
 
@@ -366,3 +454,37 @@ def as_batch(
                 ) from e
     arrays["vec"] = pa.FixedSizeListArray.from_arrays(pa.array(mat.reshape(-1)), spec.dim)
     return id_arr, mat, pa.table(arrays)
+
+
+def _fits_plainly(values: list[Any], t: str) -> bool:
+    """The fast path (C-speed set/map/join): every value is None or of the plain Python type
+    for type ``t`` (upper case), text ASCII. False means "look closer", not "wrong"."""
+    types = set(map(type, values))
+    if t.endswith("[]"):
+        if not types <= {list, _NONE}:
+            return False
+        lists = filter(None, values) if _NONE in types else values
+        return _fits_plainly(list(itertools.chain.from_iterable(lists)), t[:-2])
+    base = t.split("(", 1)[0].strip()
+    if base in _TEXT_TYPES:
+        if not types <= {str, _NONE}:
+            return False
+        return "".join(filter(None, values) if _NONE in types else values).isascii()
+    if base in _INT_TYPES:
+        return types <= {int, _NONE}
+    if base in _FLOAT_TYPES:
+        return types <= {int, float, _NONE}
+    if base in ("BOOLEAN", "BOOL"):
+        return types <= {bool, _NONE}
+    return str not in types or "".join(v for v in values if type(v) is str).isascii()
+
+
+def _check_column(name: str, values: list[Any], sql_type: str) -> None:
+    """Raise InvalidArgumentError naming the first row whose value does not fit."""
+    if _fits_plainly(values, sql_type.strip().upper()):
+        return
+    for i, value in enumerate(values):  # the slow path finds the first bad value, if any
+        where = f"rows[{i}][{name!r}]"
+        why = _value_error(value, sql_type, where)
+        if why:
+            raise InvalidArgumentError(f"{where} {why}; column {name!r} is {sql_type}")

@@ -122,7 +122,19 @@ class Result:
         return self._table
 
     def to_pandas(self) -> Any:
-        """The rows as a ``pandas.DataFrame`` (needs pandas)."""
+        """The rows as a ``pandas.DataFrame``.
+
+        Needs pandas: ``pip install 'vecdb[pandas]'`` (the server extra has it too); without
+        it this raises ImportError saying so.
+        """
+        try:
+            import pandas  # noqa: F401
+        except ImportError as e:
+            raise ImportError(
+                "Result.to_pandas() needs pandas, which is not installed: "
+                "pip install 'vecdb[pandas]' (or pip install pandas); "
+                "to_arrow(), to_numpy() and fetchall() work without it"
+            ) from e
         return self._table.to_pandas()
 
     def to_numpy(self) -> dict[str, np.ndarray]:

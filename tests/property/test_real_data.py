@@ -51,6 +51,7 @@ def test_siftsmall_l2_recall(index: str) -> None:
     assert all(r >= 0.95 for r in recalls.values()), recalls
 
 
+@pytest.mark.slow  # 100k rows x several filters: minutes on 2 cores
 def test_glove_cosine_recall() -> None:
     data = load_dataset("glove-50-angular-100k")
     recalls = _check(data, "cosine", "hnsw", n_queries=200)

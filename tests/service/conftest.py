@@ -107,8 +107,14 @@ class RestCollection:
         return [Record(r["id"], np.asarray(r["vector"], np.float32), r["row"]) for r in recs]
 
     def count(self, where: str | None = None, params: Any = None) -> int:
-        q = {"where": where} if where is not None else {}
+        # GET with query parameters (params as JSON text), like `curl .../count?where=...`
+        q: dict[str, Any] = {"where": where} if where is not None else {}
+        if params is not None:
+            q["params"] = json.dumps(_jsonable(params))
         return self.db.request("GET", f"/v1/collections/{self.name}/count", params=q)["count"]
+
+    def compact(self) -> None:
+        self._post("compact", {})
 
     def search(self, query: Any, k: int = 10, **kw: Any) -> Any:
         try:

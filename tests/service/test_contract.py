@@ -118,6 +118,54 @@ def test_delete(backend: Any) -> None:
     assert all(h.id > 3 for h in c.search(data()[1][0], k=N))
 
 
+def test_count_with_params(backend: Any) -> None:
+    c = make(backend)
+    _, _, rows = data()
+    years = np.array([r["year"] for r in rows])
+    assert c.count(where="year >= $y", params={"y": 2020}) == int((years >= 2020).sum())
+    assert c.count(where="year < ? AND title <> ?", params=[2003, "t1"]) == int(
+        (years < 2003).sum() - 1
+    )
+    with pytest.raises(InvalidArgumentError):
+        c.count(where="year >= $y", params={"nope": 1})
+
+
+def test_compact(backend: Any) -> None:
+    c = make(backend)
+    _, vecs, _ = data()
+    assert c.delete(ids=list(range(1, 31))) == 30
+    assert c.compact() is None
+    assert c.count() == N - 30
+    q = vecs[40]
+    hits = c.search(q, k=5)
+    alive = np.arange(N) >= 30
+    assert [h.id for h in hits] == brute(q, alive)
+    assert hits[0].id == 41
+
+
+def test_values_that_fit_are_stored_as_given(backend: Any) -> None:
+    """The strict column checks keep every value that fits: non-ASCII text, numpy and
+    integral-float integers, NULLs, unsigned ids within int64."""
+    c = make(backend)
+    rows = [{"title": "café ☕", "year": np.int64(1999)}, {"title": None, "year": 2003.0}]
+    ids = np.array([1, 2**63 - 1], dtype=np.uint64)
+    assert c.upsert(ids=ids, vectors=np.ones((2, DIM)), rows=rows) == 2
+    got = {r.id: r.row for r in c.get([1, 2**63 - 1])}
+    assert got == {
+        1: {"title": "café ☕", "year": 1999},
+        2**63 - 1: {"title": None, "year": 2003},
+    }
+
+
+def test_string_ids_must_be_unicode(backend: Any) -> None:
+    c = backend.create_collection("names", dim=2, metric="l2", index="exact", id_type="str")
+    assert c.upsert(ids=["a"], vectors=np.ones((1, 2))) == 1
+    with pytest.raises(InvalidArgumentError, match="surrogate"):
+        c.upsert(ids=["b", "\ud800"], vectors=np.ones((2, 2)))
+    assert c.count() == 1
+    assert [r.id for r in c.get(["a", "b"])] == ["a"]
+
+
 def test_upsert_replaces(backend: Any) -> None:
     c = make(backend)
     v = np.ones(DIM, dtype=np.float32)
@@ -157,6 +205,27 @@ ERROR_CASES = {
     "bad_k": lambda db, c: c.search(np.ones(DIM), k=0),
     "bad_sql": lambda db, c: db.sql("SELEC id FROM docs"),
     "drop_missing": lambda db, c: db.drop_collection("nope"),
+    # strict types: no transport coerces a string to an int or a bool to an id
+    "k_as_string": lambda db, c: c.search(np.ones(DIM), k="5"),
+    "bool_id": lambda db, c: c.upsert(ids=[True], vectors=np.ones((1, DIM))),
+    "compact_missing": lambda db, c: db.get_collection("nope").compact(),
+    # nothing is coerced or wrapped silently, and bad text is a bad argument
+    "dict_into_varchar": lambda db, c: c.upsert(
+        ids=[100], vectors=np.ones((1, DIM)), rows=[{"title": {"a": 1}}]
+    ),
+    "float_into_integer": lambda db, c: c.upsert(
+        ids=[100], vectors=np.ones((1, DIM)), rows=[{"year": 2.7}]
+    ),
+    "uint64_id_over_int64": lambda db, c: c.upsert(
+        ids=np.array([2**63 + 5], dtype=np.uint64), vectors=np.ones((1, DIM))
+    ),
+    "surrogate_in_row": lambda db, c: c.upsert(
+        ids=[100], vectors=np.ones((1, DIM)), rows=[{"title": "\ud800"}]
+    ),
+    "surrogate_in_params": lambda db, c: c.search(
+        np.ones(DIM), k=3, where="title = $t", params={"t": "\ud800"}
+    ),
+    "surrogate_in_sql": lambda db, c: db.sql("SELECT id FROM docs WHERE title = '\ud800'"),
 }
 
 EXPECTED: dict[str, type[BaseException]] = {
@@ -168,6 +237,15 @@ EXPECTED: dict[str, type[BaseException]] = {
     "duplicate_collection": AlreadyExistsError,
     "duplicate_add": AlreadyExistsError,
     "drop_missing": NotFoundError,
+    "k_as_string": InvalidArgumentError,
+    "bool_id": InvalidArgumentError,
+    "compact_missing": NotFoundError,
+    "dict_into_varchar": InvalidArgumentError,
+    "float_into_integer": InvalidArgumentError,
+    "uint64_id_over_int64": InvalidArgumentError,
+    "surrogate_in_row": InvalidArgumentError,
+    "surrogate_in_params": InvalidArgumentError,
+    "surrogate_in_sql": InvalidArgumentError,
 }
 
 

@@ -94,3 +94,30 @@ def test_serve_sigterm_restart(tmp_path: Path) -> None:
             assert hits[0].id == 123
     finally:
         stop(proc)
+
+
+def test_busy_port_is_one_line_naming_the_flag(tmp_path: Path) -> None:
+    """A taken port: no traceback, one line on stderr naming the flag to change, exit 2."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = str(holder.getsockname()[1])
+        for flag, other in (("--grpc-port", "--http-port"), ("--http-port", "--grpc-port")):
+            proc = subprocess.run(
+                [sys.executable, "-m", "vecdb", "serve", "--data", str(tmp_path / "d")]
+                + [flag, busy, other, "0", "--log-level", "WARNING"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert proc.returncode == 2, (flag, proc.stdout, proc.stderr)
+            lines = proc.stderr.strip().splitlines()
+            assert len(lines) == 1, (flag, proc.stderr)
+            assert "Traceback" not in proc.stderr + proc.stdout
+            assert flag in lines[0] and busy in lines[0], lines[0]
+            assert "vecdb serving" not in proc.stdout
+    # the data directory was released: a server starts on it right away
+    proc2, _, _ = start(tmp_path / "d")
+    stop(proc2)

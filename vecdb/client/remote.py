@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import repeat
 from typing import Any
@@ -58,6 +59,29 @@ _STATUS_CLASSES: dict[str, type[VecdbError]] = {
 }
 
 
+def _surrogate_error(e: UnicodeEncodeError) -> InvalidArgumentError:
+    """The error the embedded engine gives for text that is not valid Unicode."""
+    bad = e.object[e.start : e.end] if isinstance(e.object, str) else "?"
+    return InvalidArgumentError(
+        f"text has a lone surrogate {bad!r} at position {e.start}; text must be valid "
+        "Unicode (decode bytes with errors='replace' or drop it)"
+    )
+
+
+def _text_checked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Text that protobuf cannot encode (a lone surrogate) raises InvalidArgumentError, as
+    embedded, instead of UnicodeEncodeError."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnicodeEncodeError as e:
+            raise _surrogate_error(e) from None
+
+    return call
+
+
 def _raise_from_rpc(e: Any) -> None:
     """Re-raise a grpc.RpcError as the VecdbError the server meant."""
     code = None
@@ -75,21 +99,59 @@ def _raise_from_rpc(e: Any) -> None:
     raise cls(f"{status}: {details}") from None
 
 
+CACert = bytes | str | os.PathLike[str]
+
+
+def load_root_certificates(ca: CACert | None) -> bytes | None:
+    """PEM bytes of the CA certificate(s) to trust: given as bytes, or a file path.
+
+    >>> load_root_certificates(b"-----BEGIN CERTIFICATE-----...")[:27]
+    b'-----BEGIN CERTIFICATE-----'
+    """
+    if ca is None:
+        return None
+    if isinstance(ca, (bytes, bytearray, memoryview)):
+        data = bytes(ca)
+    elif isinstance(ca, (str, os.PathLike)):
+        try:
+            with open(ca, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise InvalidArgumentError(
+                f"cannot read root_certificates file {os.fspath(ca)!r} ({e.strerror}); pass "
+                "the path of a PEM CA certificate, or its bytes"
+            ) from None
+    else:
+        raise InvalidArgumentError(
+            f"root_certificates must be PEM bytes or a file path, got {type(ca).__name__}"
+        )
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise InvalidArgumentError(
+            "root_certificates is not a PEM certificate (no '-----BEGIN CERTIFICATE-----'); "
+            "pass the CA certificate the server's --tls-cert was signed with (for a "
+            "self-signed certificate, that file itself)"
+        )
+    return data
+
+
 def connect_remote(
     url: str,
     api_key: str | None = None,
     timeout: float | None = None,
     *,
-    root_certificates: bytes | None = None,
+    root_certificates: CACert | None = None,
     options: list[tuple[str, Any]] | None = None,
 ) -> RemoteDatabase:
     """Open a remote database at ``grpc://host:port`` (``grpcs://`` for TLS).
 
     ``api_key`` defaults to ``$VECDB_API_KEY``; ``timeout`` (seconds) applies to every call.
+    ``root_certificates`` (``grpcs://`` only) is the CA to trust, as PEM bytes or a file path
+    (a self-signed server certificate is its own CA); without it the system's CAs are used.
 
     >>> db = connect_remote("grpc://127.0.0.1:50051")   # doctest: +SKIP
     >>> db.list_collections()                            # doctest: +SKIP
     ['docs']
+    >>> db = connect_remote("grpcs://localhost:50051", root_certificates="ca.pem")  # doctest: +SKIP
     """
     return RemoteDatabase(
         url, api_key=api_key, timeout=timeout, root_certificates=root_certificates, options=options
@@ -106,7 +168,7 @@ class RemoteDatabase:
         url: str,
         api_key: str | None = None,
         timeout: float | None = None,
-        root_certificates: bytes | None = None,
+        root_certificates: CACert | None = None,
         options: list[tuple[str, Any]] | None = None,
     ) -> None:
         import grpc
@@ -125,8 +187,14 @@ class RemoteDatabase:
             ("grpc.max_send_message_length", -1),
             *(options or []),
         ]
+        if root_certificates is not None and parsed.scheme != "grpcs":
+            raise InvalidArgumentError(
+                "root_certificates is for TLS: connect to grpcs://host:port (the server runs "
+                "with --tls-cert/--tls-key)"
+            )
         if parsed.scheme == "grpcs":
-            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            ca = load_root_certificates(root_certificates)
+            creds = grpc.ssl_channel_credentials(root_certificates=ca)
             self._channel = grpc.secure_channel(target, creds, options=opts)
         else:
             self._channel = grpc.insecure_channel(target, options=opts)
@@ -157,6 +225,7 @@ class RemoteDatabase:
 
     # -- catalog --------------------------------------------------------------------
 
+    @_text_checked
     def create_collection(
         self,
         name: str,
@@ -190,6 +259,7 @@ class RemoteDatabase:
                 req.columns.add(name=cname, type=ctype)
         return RemoteCollection(self, self._call("CreateCollection", req))
 
+    @_text_checked
     def get_collection(self, name: str) -> RemoteCollection:
         """A collection by name (NotFoundError when missing)."""
         return RemoteCollection(
@@ -200,10 +270,12 @@ class RemoteDatabase:
         """Collection names, sorted."""
         return list(self._call("ListCollections", pb.ListCollectionsRequest()).names)
 
+    @_text_checked
     def drop_collection(self, name: str, missing_ok: bool = False) -> None:
         """Drop a collection and its rows."""
         self._call("DropCollection", pb.DropCollectionRequest(name=name, missing_ok=missing_ok))
 
+    @_text_checked
     def sql(self, query: str, params: Any = None) -> Any:
         """Run confined SQL on the server; rows arrive as Arrow and come back as a Result."""
         from vecdb.result import Result
@@ -283,6 +355,7 @@ class RemoteCollection:
         """Insert or replace rows, streamed to the server and applied as one atomic batch."""
         return self._write(ids, vectors, rows, pb.UpsertRequest.UPSERT)
 
+    @_text_checked
     def _write(self, ids: Any, vectors: Any, rows: Any, mode: int) -> int:
         if _is_table(ids):
             if vectors is not None or rows is not None:
@@ -333,6 +406,7 @@ class RemoteCollection:
         reqs = list(messages())
         return int(self._db._call("Upsert", iter(reqs)).count)
 
+    @_text_checked
     def delete(self, ids: Any = None, where: str | None = None, params: Any = None) -> int:
         """Delete by ids or by predicate; returns the number deleted."""
         req = pb.DeleteRequest(collection=self.name)
@@ -352,6 +426,7 @@ class RemoteCollection:
 
     # -- reads ----------------------------------------------------------------------
 
+    @_text_checked
     def get(self, ids: Any, include: Any = None) -> list[Any]:
         """Records by id, in the order asked; missing ids are left out."""
         req = pb.GetRequest(collection=self.name)
@@ -366,6 +441,7 @@ class RemoteCollection:
             for j, i in enumerate(got)
         ]
 
+    @_text_checked
     def count(self, where: str | None = None, params: Any = None) -> int:
         """Number of rows (matching ``where`` when given)."""
         req = pb.CountRequest(collection=self.name)
@@ -410,14 +486,17 @@ class RemoteCollection:
         else:
             codec.pack_vectors(q, vb)
         _set_int(req, "k", k)
-        if where is not None:
-            if not isinstance(where, str):
-                raise InvalidArgumentError("where must be a non-empty SQL predicate string")
-            req.where = where if where.strip() else " "
-        if params is not None:
-            codec.params_to_pb(params, req.params)
-        if include is not None:
-            codec.include_to_pb(include, req.include)
+        try:
+            if where is not None:
+                if not isinstance(where, str):
+                    raise InvalidArgumentError("where must be a non-empty SQL predicate string")
+                req.where = where if where.strip() else " "
+            if params is not None:
+                codec.params_to_pb(params, req.params)
+            if include is not None:
+                codec.include_to_pb(include, req.include)
+        except UnicodeEncodeError as e:
+            raise _surrogate_error(e) from None
         _set_int(req, "ef", ef)
         _set_int(req, "nprobe", nprobe)
         resp = self._db._call("Search", req)
@@ -431,6 +510,7 @@ class RemoteCollection:
                 out.append(list(map(_new_hit, zip(ids, qr.distances, repeat(None)))))
         return out[0] if q.ndim == 1 else out
 
+    @_text_checked
     def explain(
         self,
         query: Any,

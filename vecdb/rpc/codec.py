@@ -114,6 +114,11 @@ def ids_to_pb(ids: Any, out: pb.Ids | None = None) -> pb.Ids:
     out = pb.Ids() if out is None else out
     if isinstance(ids, np.ndarray):
         if ids.dtype.kind in "iu":
+            if ids.dtype.kind == "u" and ids.size and ids.max() > _I64_MAX:
+                raise InvalidArgumentError(
+                    f"id {int(ids.max())} is over 2**63-1; ids must fit in a signed 64-bit "
+                    "integer (they are not wrapped around to negative ids)"
+                )
             out.ints.values.extend(ids.astype(np.int64).tolist())
             out.ints.SetInParent()
             return out
