@@ -101,6 +101,8 @@ def connect(
             path, api_key=api_key, timeout=timeout, root_certificates=root_certificates
         )
     if shards is not None:
+        if path is None or str(path) == ":memory:":
+            raise InvalidArgumentError("shards= needs a directory: vecdb.connect(path, shards=N)")
         from vecdb.sharded import connect_sharded  # Ray is an optional extra
 
         return connect_sharded(path, shards, ray_address=ray_address, confined=confined)
