@@ -593,6 +593,7 @@ def create_app(core: ServiceCore) -> FastAPI:
         tags=["ops"],
         summary="Health: 200 ok, or 503 with the reason (always open)",
         response_model=Health,
+        response_model_exclude_none=True,
         responses={503: {"model": Health, "description": "unavailable, with the reason"}},
     )
     def healthz() -> Any:

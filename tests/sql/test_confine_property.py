@@ -83,7 +83,7 @@ def confined_db() -> Any:
 
 
 def _internals(db: Any) -> Any:
-    cur = db._con.cursor()
+    cur = db._cursor()
     return (
         cur.execute("SELECT * FROM _vecdb.collections ORDER BY ALL").fetchall(),
         cur.execute(

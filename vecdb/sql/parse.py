@@ -160,6 +160,13 @@ def parse(text: str, *, confined: bool = False) -> Statement:
     """
     if not isinstance(text, str):
         raise InvalidArgumentError(f"SQL must be a string, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(
+            f"SQL has a lone surrogate {text[e.start]!r} at position {e.start}; "
+            "text must be valid Unicode"
+        ) from None
     explain: Literal["plan", "analyze"] | None = None
     body = text
     m = _EXPLAIN.match(text)
