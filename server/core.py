@@ -31,9 +31,10 @@ from vecdb.errors import (
     InvalidArgumentError,
     PermissionDeniedError,
     ResourceExhaustedError,
-    SQLError,
+    ServiceUnavailableError,
     UnauthenticatedError,
     VecdbError,
+    from_duckdb,
 )
 from vecdb_server.config import ServerConfig
 
@@ -51,7 +52,8 @@ def as_vecdb_error(exc: BaseException) -> VecdbError:
     """Any exception from the engine as the VecdbError a client should see.
 
     Bad-input exceptions the engine did not wrap (ValueError, TypeError) become
-    InvalidArgumentError; DuckDB errors become SQLError; anything else InternalError.
+    InvalidArgumentError; DuckDB errors are mapped by :func:`vecdb.errors.from_duckdb` (the
+    one mapping of them); anything else InternalError.
     """
     if isinstance(exc, VecdbError):
         return exc
@@ -60,10 +62,11 @@ def as_vecdb_error(exc: BaseException) -> VecdbError:
     try:
         import duckdb
 
-        if isinstance(exc, duckdb.Error) and not isinstance(
-            exc, (duckdb.InternalException, duckdb.FatalException)
-        ):
-            return SQLError(str(exc))
+        if isinstance(exc, duckdb.Error):
+            err = from_duckdb(exc)
+            if isinstance(err, InternalError) and not isinstance(err, ServiceUnavailableError):
+                log.exception("internal error", exc_info=exc)
+            return err
     except ImportError:  # pragma: no cover
         pass
     log.exception("internal error", exc_info=exc)

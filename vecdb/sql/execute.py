@@ -118,7 +118,7 @@ def catalog_of(db: Any) -> dict[str, CollectionInfo]:
 
 def _snapshot(db: Any, p: Plan) -> tuple[Any, ...]:
     colls = _collections(db)
-    return (len(colls), *(getattr(colls.get(d), "_spec", None) for d in p.deps))
+    return (len(colls), *(getattr(colls.get(d), "spec", None) for d in p.deps))
 
 
 def _lookup(db: Any, colls: Mapping[str, Any], name: str) -> Any:
