@@ -13,7 +13,12 @@ import pytest
 
 import vecdb
 from tests.service.conftest import RestDatabase
-from vecdb.errors import PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError
+from vecdb.errors import (
+    InvalidArgumentError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+)
 from vecdb.sql import execute
 from vecdb_server.config import ServerConfig
 
@@ -179,3 +184,25 @@ def test_long_write_hits_the_deadline_and_the_server_answers(keyed: Any) -> None
         db.close()
     tables = keyed.db._cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall()
     assert ("big",) not in tables
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    ["INTEGER, evil INTEGER", "INTEGER) --", "INT; DROP TABLE docs", "INTEGER /* */, x INT"],
+)
+def test_column_types_are_parsed_not_filtered(keyed: Any, ctype: str) -> None:
+    """A column type must be exactly one DuckDB type, on every transport; nothing is made."""
+    before = _state(keyed)
+    clients = [
+        vecdb.connect(keyed.grpc_url, api_key=FULL),
+        RestDatabase(keyed.http_url, FULL),
+    ]
+    for db in (*clients, keyed.db):
+        with pytest.raises(InvalidArgumentError, match="not one DuckDB type"):
+            db.create_collection("evil", dim=2, columns={"x": ctype})
+    for db in clients:
+        db.close()
+    assert _state(keyed) == before
+    c = keyed.db.create_collection("fine", dim=2, columns={"x": "varchar[]"})
+    assert c.describe()["columns"] == {"x": "VARCHAR[]"}
+    keyed.db.drop_collection("fine")

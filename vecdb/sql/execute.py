@@ -215,7 +215,7 @@ def _verify(statement: Statement, p: Plan) -> None:
     confinement rules on its own parse tree; sqlglot must read it back into a tree that
     passes them too. Runs once per plan (plans are cached), not per call.
     """
-    texts = [p.sql, p.exact_sql, *(s.probe_sql for s in p.searches)]
+    texts = dict.fromkeys([p.sql, p.exact_sql, *(s.probe_sql for s in p.searches)])
     allowed = _PLAN_KINDS.get(p.kind) or verify.expected_kinds(statement.tree) or frozenset()
     for text in texts:
         if not text:
