@@ -69,8 +69,7 @@ def test_include_vec_returns_vectors_as_written(metric: str) -> None:
         c, rng = _make(db, metric, "hnsw", n=200)
         hits = c.search(rng.normal(size=8), k=5, include=["vec", "name"])
         stored = {
-            r[0]: np.asarray(r[1], np.float32)
-            for r in db.sql("SELECT id, vec FROM c").fetchall()
+            r[0]: np.asarray(r[1], np.float32) for r in db.sql("SELECT id, vec FROM c").fetchall()
         }
         for h in hits:
             assert set(h.row) == {"vec", "name"}

@@ -365,9 +365,9 @@ class Collection:
             q1 = query if isinstance(query, np.ndarray) and query.ndim == 1 else None
             if kk is not None and q1 is not None and self._live.hot is not None:
                 q1, _ = as_queries(q1, self.dim, self.metric)
-                res = self._live.probe_rows(q1[0], kk, ef, cols, vec)
-                if res is not None:
-                    return self._hits(res[0].tolist(), res[1].tolist(), cols, res[3], vec)
+                got = self._live.probe_rows(q1[0], kk, ef, cols, vec)
+                if got is not None:
+                    return self._hits(got[0].tolist(), got[1].tolist(), cols, got[3], vec)
         q, single = as_queries(query, self.dim, self.metric)
         found, fetched = self._run(q, check_k(k), where, params, ef, nprobe, cols, vec)
         if include is None:
@@ -446,7 +446,7 @@ class Collection:
             res = self._live.probe_rows(q1[0], k, None, columns, vectors)
             if res is not None:
                 ids, dists, n, (values, vecs) = res
-                raw = self._raw_vectors(ids.tolist(), vecs) if vectors else None
+                raw = self._raw_vectors(ids.tolist(), vecs) if vecs is not None else None
                 plan = self._live.probe_plan(k, len(ids), n)
                 return Candidates([ids], [dists], plan), [(values, raw)]
         self._check_open()

@@ -351,9 +351,7 @@ def _direct(db: Any, p: Plan, values: dict[str, Any], infos: list[Any] | None) -
             if want_vec:
                 vecs = got_vecs[offset:]
         else:
-            found, dist, info = coll.search_candidates(
-                query, k, step.where_sql, where_params
-            )
+            found, dist, info = coll.search_candidates(query, k, step.where_sql, where_params)
         ids, dists = found[0][offset:], dist[0][offset:]
     id_list = ids.tolist() if len(ids) else []
     names, cols, types = [], [], []
