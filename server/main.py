@@ -185,6 +185,11 @@ def build_parser(prog: str = "vecdb serve") -> argparse.ArgumentParser:
         help="serve /metrics without a key even when keys are set (it lists collections)",
     )
     p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--memory-limit",
+        default=None,
+        help="cap on DuckDB's memory (buffer pool), e.g. 1GB; the index is outside it",
+    )
     return p
 
 
@@ -214,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     os.makedirs(ns.data, exist_ok=True)
-    db = vecdb.connect(ns.data, confined=True)
+    db = vecdb.connect(ns.data, confined=True, memory_limit=ns.memory_limit)
     server = VecdbServer(
         db,
         config,

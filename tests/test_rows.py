@@ -181,3 +181,32 @@ def test_non_direct_shapes_still_run_in_duckdb() -> None:
         q = {"q": np.zeros(8, np.float32)}
         r = db.sql("SELECT upper(name) AS u, id FROM c ORDER BY l2(vec, $q) LIMIT 3", q)
         assert not r.plan[0].get("direct") and len(r.fetchall()) == 3
+
+
+def test_search_table_and_to_polars() -> None:
+    with vecdb.connect() as db:
+        c, rng = _make(db, "l2", "exact", n=50)
+        q = rng.normal(size=(2, 8)).astype(np.float32)
+        res = c.search_table(q, k=3, include=["name", "vec"])
+        tbl = res.to_arrow()
+        assert tbl.column_names == ["query", "id", "distance", "name", "vec"]
+        assert tbl.column("query").to_pylist() == [0, 0, 0, 1, 1, 1]
+        hits = c.search(q, k=3, include=["name"])
+        assert tbl.column("id").to_pylist() == [h.id for hl in hits for h in hl]
+        assert tbl.column("name").to_pylist() == [h.row["name"] for hl in hits for h in hl]
+        assert tbl.schema.field("name").type == c.column_types["name"]
+        try:
+            import polars  # noqa: F401
+        except ImportError:
+            with pytest.raises(ImportError, match=r"vecdb\[polars\]"):
+                res.to_polars()
+        else:
+            assert res.to_polars().height == 6
+
+
+def test_memory_limit_is_passed_to_duckdb() -> None:
+    with vecdb.connect(memory_limit="256MB") as db:
+        got = db._cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert got.replace(" ", "").upper().startswith(("256", "244"))  # MB or MiB
+    with pytest.raises(vecdb.errors.InvalidArgumentError, match="memory_limit"):
+        vecdb.connect(memory_limit="lots")

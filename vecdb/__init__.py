@@ -73,13 +73,15 @@ def connect(
     confined: bool = False,
     api_key: str | None = None,
     timeout: float | None = None,
+    memory_limit: str | None = None,
 ) -> Any:
     """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
 
     ``"grpc://host:port"`` (``grpcs://`` for TLS) returns a remote database with the same API
     (``api_key`` and ``timeout`` apply to it; it needs the ``vecdb[server]`` extra).
     ``confined=True`` refuses SQL that reaches files, the network, extensions or settings,
-    as the server does.
+    as the server does. ``memory_limit`` (e.g. ``"1GB"``) caps DuckDB's memory, its buffer
+    pool; the vectors and index held in memory are outside it.
 
     >>> import vecdb
     >>> db = vecdb.connect()
@@ -91,4 +93,4 @@ def connect(
         from vecdb.client import connect_remote  # gRPC is an optional extra
 
         return connect_remote(path, api_key=api_key, timeout=timeout)
-    return Database(path, confined=confined)
+    return Database(path, confined=confined, memory_limit=memory_limit)

@@ -43,6 +43,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from vecdb._input import (
     MAX_K,
@@ -58,6 +59,7 @@ from vecdb._input import (
 from vecdb.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from vecdb.index import INDEX_TYPES
 from vecdb.live_index import LiveIndex
+from vecdb.result import Result
 from vecdb.storage.table import CollectionTable
 from vecdb.types import Candidates, CollectionSpec, Hit, Record, new_hit
 
@@ -381,6 +383,33 @@ class Collection:
                 for ir, dr, f in zip(found.ids, found.distances, fetched)
             ]
         return out[0] if single else out
+
+    def search_table(
+        self,
+        query: Any,
+        k: int = 10,
+        where: str | None = None,
+        params: Any = None,
+        include: Any = None,
+        ef: int | None = None,
+        nprobe: int | None = None,
+    ) -> Result:
+        """:meth:`search` as one table (a :class:`~vecdb.Result`): ``id``, ``distance`` and
+        the ``include``d columns, with a leading ``query`` column for a matrix of queries.
+        Then ``.to_arrow()``, ``.to_pandas()``, ``.to_polars()`` or ``.to_numpy()``.
+
+        >>> import vecdb
+        >>> c = vecdb.connect().create_collection("c", dim=2, metric="l2", index="exact",
+        ...                                       columns={"y": "INTEGER"})
+        >>> _ = c.add([1, 2], [[0, 0], [3, 4]], [{"y": 2020}, {"y": 2024}])
+        >>> c.search_table([0, 0], k=2, include=["y"]).to_arrow().to_pydict()
+        {'id': [1, 2], 'distance': [0.0, 5.0], 'y': [2020, 2024]}
+        """
+        hits = self.search(query, k, where, params, include, ef, nprobe)
+        cols, vec = self._include(include)
+        id_type = pa.string() if self.id_type == "str" else pa.int64()
+        names = cols + ([VEC] if vec else [])
+        return Result.from_hits(hits, names, self._live.row_types, id_type, self.dim)
 
     def _probe(
         self, query: Any, k: Any, ef: int | None

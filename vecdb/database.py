@@ -40,7 +40,13 @@ __all__ = ["Database"]
 class Database:
     """Collections of vectors and rows in one DuckDB database; see :func:`vecdb.connect`."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, confined: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        confined: bool = False,
+        memory_limit: str | None = None,
+    ):
         self.confined = confined
         self._closed = False
         self._lock: DirLock | None = None
@@ -59,7 +65,18 @@ class Database:
             target = str(self._root / "vecdb.duckdb")
         self._ctx = CollectionContext(self._cursor, self._root, confined, self._is_closed)
         try:
-            self._con = duckdb.connect(target)
+            config: dict[str, Any] = {}
+            if memory_limit is not None:
+                config["memory_limit"] = str(memory_limit)
+            try:
+                self._con = duckdb.connect(target, config=config)
+            except duckdb.Error as e:
+                if memory_limit is None:
+                    raise
+                raise InvalidArgumentError(
+                    f"memory_limit={memory_limit!r} is not a size DuckDB accepts "
+                    f"(write it like '1GB' or '512MB'): {e}"
+                ) from e
             create_catalog(self._con)
             if confined:
                 self._con.execute("SET enable_external_access = false")
