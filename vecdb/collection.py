@@ -366,8 +366,10 @@ class Collection:
             kk = k if type(k) is int and 0 < k <= MAX_K else None
             q1 = query if isinstance(query, np.ndarray) and query.ndim == 1 else None
             if kk is not None and q1 is not None and self._live.hot is not None:
-                q1, _ = as_queries(q1, self.dim, self.metric)
-                got = self._live.probe_rows(q1[0], kk, ef, cols, vec)
+                if not (q1.dtype == np.float32 and q1.shape[0] == self._spec.dim):
+                    q1 = as_queries(q1, self.dim, self.metric)[0][0]
+                # like _probe, a float32 query goes as is (the HNSW space normalizes it)
+                got = self._live.probe_rows(q1, kk, ef, cols, vec)
                 if got is not None:
                     return self._hits(got[0].tolist(), got[1].tolist(), cols, got[3], vec)
         q, single = as_queries(query, self.dim, self.metric)
