@@ -473,8 +473,10 @@ class Collection:
         whose SELECT list it answers without DuckDB. Rows and ids come from one snapshot."""
         if where is None and queries.ndim == 2 and len(queries) == 1 and self._live.hot:
             self._check_open()
-            q1, _ = as_queries(queries[0], self.dim, self.metric)
-            res = self._live.probe_rows(q1[0], k, None, columns, vectors)
+            q1 = queries[0]
+            if not (q1.dtype == np.float32 and q1.shape[0] == self._spec.dim):
+                q1 = as_queries(q1, self.dim, self.metric)[0][0]
+            res = self._live.probe_rows(q1, k, None, columns, vectors)  # as _probe does
             if res is not None:
                 ids, dists, n, (values, vecs) = res
                 raw = self._raw_vectors(ids.tolist(), vecs) if vecs is not None else None
