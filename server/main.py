@@ -235,6 +235,11 @@ def build_parser(prog: str = "vecdb serve") -> argparse.ArgumentParser:
     p.add_argument(
         "--ray-address", default=None, help="Ray cluster for --shards ('auto', 'ray://host:10001')"
     )
+    p.add_argument(
+        "--memory-limit",
+        default=None,
+        help="cap on DuckDB's memory (buffer pool), e.g. 1GB; the index is outside it",
+    )
     return p
 
 
@@ -264,7 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     os.makedirs(ns.data, exist_ok=True)
-    db = vecdb.connect(ns.data, confined=True, shards=ns.shards, ray_address=ns.ray_address)
+    db = vecdb.connect(
+        ns.data,
+        confined=True,
+        shards=ns.shards,
+        ray_address=ns.ray_address,
+        memory_limit=ns.memory_limit,
+    )
     server = VecdbServer(
         db,
         config,

@@ -76,6 +76,7 @@ def connect(
     shards: int | None = None,
     ray_address: str | None = None,
     root_certificates: bytes | str | os.PathLike[str] | None = None,
+    memory_limit: str | None = None,
 ) -> Any:
     """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
 
@@ -86,7 +87,8 @@ def connect(
     ``confined=True`` refuses SQL that reaches files, the network, extensions or settings,
     as the server does. ``shards=N`` cuts a directory's database into N shards served by
     Ray actors (a private local Ray, or the cluster at ``ray_address``); see
-    :mod:`vecdb.sharded` (extra ``vecdb[ray]``).
+    :mod:`vecdb.sharded` (extra ``vecdb[ray]``). ``memory_limit`` (e.g. ``"1GB"``) caps
+    DuckDB's memory, its buffer pool; the vectors and index held in memory are outside it.
 
     >>> import vecdb
     >>> db = vecdb.connect()
@@ -106,4 +108,4 @@ def connect(
         from vecdb.sharded import connect_sharded  # Ray is an optional extra
 
         return connect_sharded(path, shards, ray_address=ray_address, confined=confined)
-    return Database(path, confined=confined)
+    return Database(path, confined=confined, memory_limit=memory_limit)

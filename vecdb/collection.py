@@ -43,6 +43,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from vecdb._input import (
     MAX_K,
@@ -58,10 +59,14 @@ from vecdb._input import (
 from vecdb.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from vecdb.index import INDEX_TYPES
 from vecdb.live_index import LiveIndex
+from vecdb.result import Result
 from vecdb.storage.table import CollectionTable
 from vecdb.types import Candidates, CollectionSpec, Hit, Record, new_hit
 
 __all__ = ["Collection", "CollectionContext", "Candidates"]
+
+#: the name under which ``include`` asks for each hit's vector
+VEC = "vec"
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class Collection:
         self._write_lock = threading.RLock()
         self._table = CollectionTable(ctx.cursor, spec, seq)
         directory = None if ctx.root is None else ctx.root / "index" / spec.name
-        self._live = LiveIndex(spec, directory)
+        self._live = LiveIndex(spec, directory, self._table.column_types())
 
     # ---- what it is ------------------------------------------------------------------------
     spec = property(lambda self: self._spec, doc="The collection's definition.")
@@ -107,6 +112,10 @@ class Collection:
     id_type = property(lambda self: self._spec.id_type)
     index_params = property(lambda self: self._live.index.describe())
     store = property(lambda self: self._live.store, doc="The live vector store (inspect only).")
+    column_types = property(
+        lambda self: self._live.row_types,
+        doc="Each column's Arrow type, as DuckDB returns it (do not modify).",
+    )
     index = property(lambda self: self._live.index, doc="The live ANN index (inspect only).")
 
     def describe(self) -> dict[str, Any]:
@@ -189,8 +198,8 @@ class Collection:
                 raise AlreadyExistsError(
                     f"ids already exist: {shown}; use upsert() to replace them"
                 )
-            self._table.write(batch, replace=replace)
-            self._live.apply(id_arr, prepared, None)
+            stored = self._table.write(batch, replace=replace)
+            self._live.apply(id_arr, prepared, None, stored)
             self._live.after_write(len(id_arr), self._table)
         return len(id_arr)
 
@@ -272,9 +281,53 @@ class Collection:
         """
         self._check_open()
         wanted = as_ids(ids, self.id_type).tolist()
-        cols = check_include(include if include is not None else "*", self._spec.columns)
-        found = self._table.records(wanted, cols)
-        return [Record(i, *found[i]) for i in wanted if i in found]
+        cols, _ = self._include(include if include is not None else "*")
+        got, (values, vecs) = self._live.get_rows(wanted, cols, True)
+        assert vecs is not None
+        vecs = self._raw_vectors(got, vecs)
+        return [
+            Record(i, vecs[j], {c: values[n][j] for n, c in enumerate(cols)})
+            for j, i in enumerate(got)
+        ]
+
+    def _include(self, include: Any) -> tuple[list[str], bool]:
+        """The columns to return and whether ``"vec"`` (the stored vector) was asked for."""
+        if isinstance(include, str) and include == VEC:
+            return [], True
+        if include is not None and not isinstance(include, str):
+            include = list(include)
+            if VEC in include:
+                rest = [c for c in include if c != VEC]
+                return (check_include(rest, self._spec.columns) if rest else []), True
+        return check_include(include, self._spec.columns), False
+
+    def _raw_vectors(self, ids: list[Any], stored: np.ndarray) -> np.ndarray:
+        """The vectors as written. The store holds them as written under l2/ip; under cosine
+        it holds unit rows, so the written ones come from DuckDB (a row deleted meanwhile
+        keeps its unit vector)."""
+        if self.metric != "cosine" or not ids:
+            return stored
+        raw = self._table.vectors(ids)
+        out = stored.copy()
+        for j, i in enumerate(ids):
+            v = raw.get(i)
+            if v is not None:
+                out[j] = v
+        return out
+
+    def _hits(
+        self, ids: list[Any], dists: list[float], cols: list[str], fetched: Any, vec: bool
+    ) -> list[Hit]:
+        values, vecs = fetched
+        if not cols and not vec:
+            return list(map(new_hit, zip(ids, dists, repeat(None))))
+        rows: list[dict[str, Any]]
+        rows = [dict(zip(cols, vals)) for vals in zip(*values)] if cols else [{} for _ in ids]
+        if vec:
+            raw = self._raw_vectors(ids, vecs)
+            for j, r in enumerate(rows):
+                r[VEC] = raw[j]
+        return list(map(new_hit, zip(ids, dists, rows)))
 
     def _check_predicate(self, where: Any) -> str:
         """The one check of a ``where`` predicate (search, count, delete)."""
@@ -309,15 +362,57 @@ class Collection:
             if res is not None:
                 return list(map(new_hit, zip(res[0].tolist(), res[1].tolist(), repeat(None))))
         self._check_open()
+        cols, vec = self._include(include)
+        if include is not None and where is None and (ef is None or type(ef) is int and ef > 0):
+            kk = k if type(k) is int and 0 < k <= MAX_K else None
+            q1 = query if isinstance(query, np.ndarray) and query.ndim == 1 else None
+            if kk is not None and q1 is not None and self._live.hot is not None:
+                if not (q1.dtype == np.float32 and q1.shape[0] == self._spec.dim):
+                    q1 = as_queries(q1, self.dim, self.metric)[0][0]
+                # like _probe, a float32 query goes as is (the HNSW space normalizes it)
+                got = self._live.probe_rows(q1, kk, ef, cols, vec)
+                if got is not None:
+                    return self._hits(got[0].tolist(), got[1].tolist(), cols, got[3], vec)
         q, single = as_queries(query, self.dim, self.metric)
-        cols = check_include(include, self._spec.columns)
-        found = self._run(q, check_k(k), where, params, ef, nprobe)
-        rows = self._table.rows([i for r in found.ids for i in r.tolist()], cols) if cols else {}
-        out = [
-            [Hit(i, d, rows.get(i) if cols else None) for i, d in zip(ir.tolist(), dr.tolist())]
-            for ir, dr in zip(found.ids, found.distances)
-        ]
+        found, fetched = self._run(q, check_k(k), where, params, ef, nprobe, cols, vec)
+        if include is None:
+            out = [
+                list(map(new_hit, zip(ir.tolist(), dr.tolist(), repeat(None))))
+                for ir, dr in zip(found.ids, found.distances)
+            ]
+        else:
+            out = [
+                self._hits(ir.tolist(), dr.tolist(), cols, f, vec)
+                for ir, dr, f in zip(found.ids, found.distances, fetched)
+            ]
         return out[0] if single else out
+
+    def search_table(
+        self,
+        query: Any,
+        k: int = 10,
+        where: str | None = None,
+        params: Any = None,
+        include: Any = None,
+        ef: int | None = None,
+        nprobe: int | None = None,
+    ) -> Result:
+        """:meth:`search` as one table (a :class:`~vecdb.Result`): ``id``, ``distance`` and
+        the ``include``d columns, with a leading ``query`` column for a matrix of queries.
+        Then ``.to_arrow()``, ``.to_pandas()``, ``.to_polars()`` or ``.to_numpy()``.
+
+        >>> import vecdb
+        >>> c = vecdb.connect().create_collection("c", dim=2, metric="l2", index="exact",
+        ...                                       columns={"y": "INTEGER"})
+        >>> _ = c.add([1, 2], [[0, 0], [3, 4]], [{"y": 2020}, {"y": 2024}])
+        >>> c.search_table([0, 0], k=2, include=["y"]).to_arrow().to_pydict()
+        {'id': [1, 2], 'distance': [0.0, 5.0], 'y': [2020, 2024]}
+        """
+        hits = self.search(query, k, where, params, include, ef, nprobe)
+        cols, vec = self._include(include)
+        id_type = pa.string() if self.id_type == "str" else pa.int64()
+        names = cols + ([VEC] if vec else [])
+        return Result.from_hits(hits, names, self._live.row_types, id_type, self.dim)
 
     def _probe(
         self, query: Any, k: Any, ef: int | None
@@ -349,7 +444,7 @@ class Collection:
         """How :meth:`search` would run this query: strategy, matching rows, parameters."""
         self._check_open()
         q, _ = as_queries(query, self.dim, self.metric)
-        return self._run(q, check_k(k), where, params, ef, nprobe).plan
+        return self._run(q, check_k(k), where, params, ef, nprobe)[0].plan
 
     def search_candidates(
         self,
@@ -373,17 +468,59 @@ class Collection:
                 return Candidates([ids], [dists], self._live.probe_plan(k, len(ids), n))
         self._check_open()
         q, _ = as_queries(queries, self.dim, self.metric)
-        return self._run(q, k, where, params, None, None)
+        return self._run(q, k, where, params, None, None)[0]
+
+    def search_rows(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: str | None,
+        params: Any,
+        columns: list[str],
+        vectors: bool = False,
+    ) -> tuple[Candidates, list[Any]]:
+        """:meth:`search_candidates` plus, per query, the hits' ``columns`` (one value list
+        per column) and vectors as written (or None): the SQL layer's entry for a search
+        whose SELECT list it answers without DuckDB. Rows and ids come from one snapshot."""
+        if where is None and queries.ndim == 2 and len(queries) == 1 and self._live.hot:
+            self._check_open()
+            q1 = queries[0]
+            if not (q1.dtype == np.float32 and q1.shape[0] == self._spec.dim):
+                q1 = as_queries(q1, self.dim, self.metric)[0][0]
+            res = self._live.probe_rows(q1, k, None, columns, vectors)  # as _probe does
+            if res is not None:
+                ids, dists, n, (values, vecs) = res
+                raw = self._raw_vectors(ids.tolist(), vecs) if vecs is not None else None
+                plan = self._live.probe_plan(k, len(ids), n)
+                return Candidates([ids], [dists], plan), [(values, raw)]
+        self._check_open()
+        q, _ = as_queries(queries, self.dim, self.metric)
+        found, fetched = self._run(q, k, where, params, None, None, columns, vectors)
+        if vectors:
+            fetched = [
+                (v, self._raw_vectors(i.tolist(), m)) for i, (v, m) in zip(found.ids, fetched)
+            ]
+        return found, fetched
 
     def _run(
-        self, q: np.ndarray, k: int, where: str | None, params: Any, ef: Any, nprobe: Any
-    ) -> Candidates:
+        self,
+        q: np.ndarray,
+        k: int,
+        where: str | None,
+        params: Any,
+        ef: Any,
+        nprobe: Any,
+        columns: list[str] | None = None,
+        vectors: bool = False,
+    ) -> tuple[Candidates, list[Any]]:
         knob = search_knob(INDEX_TYPES[self.index_kind].knob, ef, nprobe)
         if where is None:
-            return self._live.search(q, k, knob)
+            return self._live.search_rows(q, k, knob, columns=columns, vectors=vectors)
         pred = self._check_predicate(where)
         key = (where, _freeze(params))
-        return self._live.search(q, k, knob, key, lambda: self._table.ids_where(pred, params))
+        return self._live.search_rows(
+            q, k, knob, key, lambda: self._table.ids_where(pred, params), columns, vectors
+        )
 
 
 def _freeze(params: Any) -> Any:

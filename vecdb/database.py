@@ -49,14 +49,20 @@ class Database:
     does (without writing index checkpoints: the next open replays the change log).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, confined: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        confined: bool = False,
+        memory_limit: str | None = None,
+    ):
         self.confined = confined
         self._catalog_lock = threading.RLock()
         self._root: Path | None = None
         if path is not None and str(path) != ":memory:":
             self._root = Path(path)
         self.path: str | None = None if self._root is None else str(self._root)
-        self._session = Session(self._root, confined)
+        self._session = Session(self._root, confined, memory_limit)
         self._release = weakref.finalize(self, self._session.close)
         session = self._session
         self._ctx = CollectionContext(

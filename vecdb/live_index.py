@@ -31,17 +31,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from vecdb import planner
 from vecdb._input import normalize
 from vecdb.errors import InvalidArgumentError
 from vecdb.index import INDEX_TYPES, HnswIndex, VectorIndex, VectorStore
 from vecdb.planner import AllowList
+from vecdb.row_store import RowStore
 from vecdb.storage.checkpoint import read_checkpoint, remove_checkpoints, write_checkpoint
 from vecdb.storage.table import CollectionTable
 from vecdb.types import Candidates, CollectionSpec
 
-__all__ = ["LiveIndex", "RWLock"]
+__all__ = ["LiveIndex", "RWLock", "Fetched"]
+
+#: rows read with a search: one value list per requested column, and the stored vectors
+#: (as the index holds them: unit rows under cosine) when asked for, else None
+Fetched = tuple[list[list[Any]], "np.ndarray | None"]
 
 log = logging.getLogger("vecdb")
 
@@ -105,8 +111,15 @@ class LiveIndex:
     checkpoints go (``None`` in memory).
     """
 
-    def __init__(self, spec: CollectionSpec, directory: Path | None) -> None:
+    def __init__(
+        self,
+        spec: CollectionSpec,
+        directory: Path | None,
+        row_types: dict[str, pa.DataType] | None = None,
+    ) -> None:
         self.spec = spec
+        #: each column's Arrow type as DuckDB returns it (the row store's schema)
+        self.row_types = dict(row_types or {})
         self.directory = directory
         self.rw = RWLock()
         self.version = 0  # bumped by every change of the store: allow-lists are per version
@@ -114,14 +127,14 @@ class LiveIndex:
         self._rows_since_ckpt = 0
         self._allow: OrderedDict[Any, tuple[int, AllowList]] = OrderedDict()
         store = VectorStore(spec.dim, spec.id_type)  # type: ignore[arg-type]
-        self._swap(store, self._new_index(store))
+        self._swap(store, self._new_index(store), RowStore(self.row_types))
 
     def _new_index(self, store: VectorStore) -> VectorIndex:
         spec = self.spec
         return INDEX_TYPES[spec.index](spec.dim, spec.metric, spec.index_params, store)
 
-    def _swap(self, store: VectorStore, index: VectorIndex) -> None:
-        self.store, self.index = store, index
+    def _swap(self, store: VectorStore, index: VectorIndex, rows: RowStore) -> None:
+        self.store, self.index, self.rows = store, index, rows
         #: the index when it is HNSW (what :meth:`probe` serves), else None
         self.hot: HnswIndex | None = index if isinstance(index, HnswIndex) else None
         self.version += 1
@@ -142,7 +155,18 @@ class LiveIndex:
                 store = VectorStore.load(path, self.spec.dim, self.spec.id_type)  # type: ignore[arg-type]
                 index = self._new_index(store)
                 index.load(path)
-                self._swap(store, index)
+                rows = RowStore(self.row_types, capacity=store.n_labels)
+                if self.row_types:  # rows written after the checkpoint come with the replay
+                    for ids, _, tbl in table.scan(vectors=False):
+                        get = store.label_of
+                        labels = np.fromiter(
+                            (-1 if (lab := get(i)) is None else lab for i in ids.tolist()),
+                            dtype=np.int64,
+                            count=len(ids),
+                        )
+                        known = labels >= 0
+                        rows.put(labels[known], tbl.filter(pa.array(known)))
+                self._swap(store, index, rows)
                 changed = table.changed_since(seq)
                 if len(changed):
                     self.apply(*self._prepared(table.current(changed)))
@@ -159,10 +183,16 @@ class LiveIndex:
                 log.warning("vecdb: could not checkpoint %s after a rebuild: %s", self.spec.name, e)
 
     def _prepared(
-        self, current: tuple[np.ndarray, np.ndarray, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ids, vectors, gone = current
-        return ids, self.prepare(vectors), gone
+        self, current: tuple[np.ndarray, np.ndarray, np.ndarray, pa.Table]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Table]:
+        ids, vectors, gone, rows = current
+        return ids, self.prepare(vectors), gone, rows
+
+    @staticmethod
+    def _labels_of(store: VectorStore, ids: np.ndarray) -> np.ndarray:
+        """Live labels of ids known to be live (a dict lookup each: O(len(ids)))."""
+        get = store.label_of
+        return np.fromiter((get(i) for i in ids.tolist()), dtype=np.int64, count=len(ids))
 
     def rebuild(self, table: CollectionTable) -> None:
         """Build the store and index afresh from every row in DuckDB."""
@@ -171,9 +201,11 @@ class LiveIndex:
         t0 = time.perf_counter()
         name = self.spec.name
         store = VectorStore(self.spec.dim, self.spec.id_type, capacity=max(n, 16))  # type: ignore[arg-type]
+        rows = RowStore(self.row_types, capacity=max(n, 16))
         done = 0
-        for ids, vecs in table.scan():
-            store.upsert(ids, self.prepare(vecs))
+        for ids, vecs, tbl in table.scan():
+            assert vecs is not None
+            rows.put(store.upsert(ids, self.prepare(vecs)), tbl)
             done += len(ids)
             if show:
                 print(f"\rvecdb: loading {name}: {done}/{n} rows", end="", file=sys.stderr)
@@ -184,18 +216,30 @@ class LiveIndex:
         if show:
             print(f" done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         with self.rw.write():
-            self._swap(store, index)
+            self._swap(store, index, rows)
 
     # ---- writes ----------------------------------------------------------------------------
-    def apply(self, ids: np.ndarray, prepared: np.ndarray, gone: np.ndarray | None) -> None:
-        """Apply committed changes to the store and index, atomically for readers."""
+    def apply(
+        self,
+        ids: np.ndarray,
+        prepared: np.ndarray,
+        gone: np.ndarray | None,
+        rows: pa.Table | None = None,
+    ) -> None:
+        """Apply committed changes to the store, the index and the row store, atomically for
+        readers. ``rows`` holds the written rows' id and columns as DuckDB stored them (any
+        order); a row it lacks keeps its old values."""
         with self.rw.write():
             if gone is not None and len(gone):
                 killed = self.store.remove(gone)
                 self.index.remove(killed)
+                self.rows.clear(killed)
             if len(ids):
                 labels = self.store.upsert(ids, prepared)
                 self.index.add(labels, prepared)
+                if rows is not None and self.row_types:
+                    row_ids = rows.column("id").to_numpy(zero_copy_only=False)
+                    self.rows.put(self._labels_of(self.store, row_ids), rows)
             self.version += 1
             self._allow.clear()
 
@@ -215,10 +259,11 @@ class LiveIndex:
         live = old.live_labels()
         store = VectorStore(self.spec.dim, self.spec.id_type, capacity=max(len(live), 16))  # type: ignore[arg-type]
         store.upsert(old.ids[live], old.vectors[live])
+        rows = self.rows.compacted(live)
         index = self._new_index(store)
         index.rebuild()
         with self.rw.write():
-            self._swap(store, index)
+            self._swap(store, index, rows)
         if save:
             self.checkpoint(table)
 
@@ -327,6 +372,20 @@ class LiveIndex:
         With ``matching_ids`` (the ids a filter matches, read from DuckDB) the search is
         restricted to them; their allow-list is cached under ``allow_key`` until the next write.
         """
+        return self.search_rows(queries, k, knob, allow_key, matching_ids)[0]
+
+    def search_rows(
+        self,
+        queries: np.ndarray,
+        k: int,
+        knob: int | None,
+        allow_key: Any = None,
+        matching_ids: Callable[[], np.ndarray] | None = None,
+        columns: list[str] | None = None,
+        vectors: bool = False,
+    ) -> tuple[Candidates, list[Fetched]]:
+        """:meth:`search`, and per query the hits' ``columns`` (and stored vectors) read from
+        the row store under the same read lock: the rows of exactly the ids returned."""
         with self.rw.read():
             allow = None
             if matching_ids is not None:
@@ -334,7 +393,45 @@ class LiveIndex:
             labels, dists, info = planner.search(self.store, self.index, queries, k, allow, knob)
             ids_all = self.store.ids
             ids = [ids_all[row] for row in labels]
-        return Candidates(ids, dists, info)
+            fetched: list[Fetched] = []
+            if columns or vectors:
+                fetched = [self._fetch(lab, columns or [], vectors) for lab in labels]
+        return Candidates(ids, dists, info), fetched
+
+    def _fetch(self, labels: np.ndarray, columns: list[str], vectors: bool) -> Fetched:
+        """Columns (and stored vectors) at ``labels``; call under the read lock."""
+        labels = np.asarray(labels).view(np.int64) if labels.dtype == np.uint64 else labels
+        vecs = self.store.vectors[labels] if vectors else None
+        return self.rows.take(labels, columns), vecs
+
+    def probe_rows(
+        self, query: np.ndarray, k: int, ef: int | None, columns: list[str], vectors: bool
+    ) -> tuple[np.ndarray, np.ndarray, int, Fetched] | None:
+        """:meth:`probe` with the hits' rows from the same snapshot (see :meth:`search_rows`)."""
+        norm2 = float(query.dot(query))
+        if not 0.0 < norm2 < math.inf:
+            return None
+        with self.rw.read():
+            store, index = self.store, self.hot
+            n = store.n_alive
+            kk = k if k <= n else n
+            if kk == 0 or index is None:
+                return None
+            res = index.search_one(query, kk, ef)
+            if res is None:
+                return None
+            labels = res[0][0].view(np.int64)
+            return store.ids[labels], res[1][0], n, self._fetch(labels, columns, vectors)
+
+    def get_rows(
+        self, ids: list[Any], columns: list[str], vectors: bool
+    ) -> tuple[list[Any], Fetched]:
+        """The live ids among ``ids`` (in order) and their rows, from one snapshot."""
+        with self.rw.read():
+            get = self.store.label_of
+            pairs = [(i, lab) for i in ids if (lab := get(i)) is not None]
+            labels = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
+            return [p[0] for p in pairs], self._fetch(labels, columns, vectors)
 
     def _allowlist(self, key: Any, matching_ids: Callable[[], np.ndarray]) -> AllowList:
         cache = self._allow

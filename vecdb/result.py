@@ -1,7 +1,7 @@
 """Query results: one object, every dataframe format.
 
 A :class:`Result` wraps an Arrow table (what DuckDB hands back, and what the gRPC ``Sql`` call
-streams), and converts on demand: tuples, numpy, pandas, Arrow.
+streams), and converts on demand: tuples, numpy, pandas, polars, Arrow.
 
 >>> import pyarrow as pa
 >>> r = Result(pa.table({"id": [1, 2], "title": ["a", "b"]}))
@@ -13,6 +13,7 @@ streams), and converts on demand: tuples, numpy, pandas, Arrow.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -136,6 +137,59 @@ class Result:
                 "to_arrow(), to_numpy() and fetchall() work without it"
             ) from e
         return self._table.to_pandas()
+
+    def to_polars(self) -> Any:
+        """The rows as a ``polars.DataFrame`` (needs polars: ``pip install 'vecdb[polars]'``).
+
+        Raises ``ImportError`` naming the install when polars is missing."""
+        try:
+            pl = importlib.import_module("polars")
+        except ImportError as e:
+            raise ImportError(
+                "Result.to_polars() needs polars; install it with "
+                "pip install 'vecdb[polars]' (or pip install polars)"
+            ) from e
+        return pl.from_arrow(self._table)
+
+    @classmethod
+    def from_hits(
+        cls,
+        hits: list[Any] | list[list[Any]],
+        columns: list[str],
+        types: dict[str, pa.DataType],
+        id_type: pa.DataType,
+        dim: int,
+        plan: Any = None,
+    ) -> Result:
+        """Search hits as one table: ``id``, ``distance``, then ``columns`` (``vec`` as a
+        ``FLOAT[dim]`` column); a list of hit lists (a matrix of queries) adds a leading
+        ``query`` column with each query's row number.
+
+        >>> import pyarrow as pa
+        >>> from vecdb.types import Hit
+        >>> r = Result.from_hits([Hit(1, 0.5, {"t": "a"})], ["t"], {"t": pa.string()},
+        ...                      pa.int64(), 2)
+        >>> r.columns, r.fetchall()
+        (['id', 'distance', 't'], [(1, 0.5, 'a')])
+        """
+        batch = bool(hits) and isinstance(hits[0], list)
+        lists: list[list[Any]] = hits if batch else [hits]
+        flat = [h for hl in lists for h in hl]
+        names, cols, typs = ["id", "distance"], [], [id_type, pa.float64()]
+        cols = [[h.id for h in flat], [h.distance for h in flat]]
+        if batch:
+            names.insert(0, "query")
+            cols.insert(0, [q for q, hl in enumerate(lists) for _ in hl])
+            typs.insert(0, pa.int64())
+        for c in columns:
+            names.append(c)
+            if c == "vec":
+                cols.append([np.asarray(h.row[c], dtype=np.float32).tolist() for h in flat])
+                typs.append(pa.list_(pa.float32(), dim))
+            else:
+                cols.append([h.row[c] for h in flat])
+                typs.append(types[c])
+        return cls.from_columns(names, cols, typs, plan)
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """A dict of column name -> numpy array; vector columns become 2-D float32 arrays."""

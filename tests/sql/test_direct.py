@@ -1,4 +1,4 @@
-"""Searches whose SELECT list is only the id and the ordering distance skip DuckDB.
+"""Searches whose SELECT list is ids, distances and plain columns skip DuckDB.
 
 Their answer must be the one DuckDB gives for the same statement run exactly: same rows,
 and the same distances to float32 rounding.
@@ -28,7 +28,13 @@ CASES = [
         "ORDER BY ip_distance(vec, $q) LIMIT 6",
         True,
     ),
-    ("cosine", "SELECT id, title, cosine(vec, $q) AS d FROM t ORDER BY d LIMIT 3", False),
+    ("cosine", "SELECT id, title, cosine(vec, $q) AS d FROM t ORDER BY d LIMIT 3", True),
+    (
+        "l2",
+        "SELECT title, tags, year, id FROM t WHERE year > 2000 ORDER BY l2(vec, $q) LIMIT 4",
+        True,
+    ),
+    ("cosine", "SELECT id, upper(title) AS u FROM t ORDER BY cosine(vec, $q) LIMIT 3", False),
     ("cosine", "SELECT id + 1 AS x FROM t ORDER BY cosine(vec, $q) LIMIT 3", False),
     ("cosine", "SELECT id, cosine(vec, $q) FROM t ORDER BY cosine(vec, $q) LIMIT 3", False),
 ]

@@ -325,8 +325,9 @@ def _search(db: Any, p: Plan, values: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _direct(db: Any, p: Plan, values: dict[str, Any], infos: list[Any] | None) -> Result:
-    """A search whose SELECT list is only ids and the ordering distance: the engine's answer
-    is the result (principle 4: the hot path does not pay a DuckDB round trip for it)."""
+    """A search whose SELECT list is ids, the ordering distance, the collection's columns and
+    its vector: the engine's answer and its row store are the result (principle 4: the hot
+    path does not pay a DuckDB round trip for it); rows come from the ids' own snapshot."""
     step = p.searches[0]
     coll = _lookup(db, _collections(db), step.collection)
     limit = _resolve(values, step.limit)
@@ -335,11 +336,23 @@ def _direct(db: Any, p: Plan, values: dict[str, Any], infos: list[Any] | None) -
     ids: Any = []
     dists: Any = np.zeros(0, np.float32)
     info: dict[str, Any] = {"strategy": "none", "candidates": 0}
+    wanted = [w[7:] for _, w in p.direct if w.startswith("column:")]
+    want_vec = any(w == "vec" for _, w in p.direct)
+    row_values: dict[str, list[Any]] = {c: [] for c in wanted}
+    vecs: Any = np.zeros((0, coll.dim), np.float32)
     if k > 0 and limit > 0:
         where_params = {n: values[n] for n in step.where_params} or None
-        found, dist, info = coll.search_candidates(
-            values[step.query_param][None, :], k, step.where_sql, where_params
-        )
+        query = values[step.query_param][None, :]
+        if wanted or want_vec:
+            (found, dist, info), fetched = coll.search_rows(
+                query, k, step.where_sql, where_params, wanted, want_vec
+            )
+            got, got_vecs = fetched[0]
+            row_values = {c: got[n][offset:] for n, c in enumerate(wanted)}
+            if want_vec:
+                vecs = got_vecs[offset:]
+        else:
+            found, dist, info = coll.search_candidates(query, k, step.where_sql, where_params)
         ids, dists = found[0][offset:], dist[0][offset:]
     id_list = ids.tolist() if len(ids) else []
     names, cols, types = [], [], []
@@ -348,6 +361,14 @@ def _direct(db: Any, p: Plan, values: dict[str, Any], infos: list[Any] | None) -
         if what == "id":
             cols.append(id_list)
             types.append(pa.string() if coll.id_type == "str" else pa.int64())
+            continue
+        if what.startswith("column:"):
+            cols.append(row_values[what[7:]])
+            types.append(coll.column_types[what[7:]])
+            continue
+        if what == "vec":
+            cols.append([v for v in np.asarray(vecs, dtype=np.float32).tolist()])
+            types.append(pa.list_(pa.float32(), coll.dim))
             continue
         if what == "similarity":  # cosine: 1 - distance; inner product: -(negative one)
             value = 1.0 - dists if step.function.metric == "cosine" else -dists

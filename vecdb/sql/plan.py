@@ -399,7 +399,7 @@ def _plan_query(
     restricted, steps = _restrict(statement.tree, analysis.sites, catalog, dims)
     out = _vector_types(rewrite_functions(restricted, dims))
     exact = _vector_types(rewrite_functions(statement.tree, dims))
-    direct = _direct_projection(statement.tree, analysis.sites)
+    direct = _direct_projection(statement.tree, analysis.sites, catalog)
     return Plan(
         "search",
         _sql(out),
@@ -415,13 +415,15 @@ def _plan_query(
 
 
 def _direct_projection(
-    tree: exp.Expression, sites: tuple[SearchSite, ...]
+    tree: exp.Expression, sites: tuple[SearchSite, ...], catalog: Catalog | None = None
 ) -> tuple[tuple[str, str], ...]:
-    """The output columns when the engine's ids and distances are the whole answer.
+    """The output columns when the engine's ids, distances and row store are the whole answer.
 
-    That is a top-level ``SELECT id [AS a], <fn>(vec, $q) AS d FROM c [WHERE ...] ORDER BY
-    ... LIMIT ...`` whose functions share the ORDER BY's metric and query parameter. Anything
-    else (other columns, expressions, CTEs, set operations) returns ``()`` and runs in DuckDB.
+    That is a top-level ``SELECT id [AS a], <fn>(vec, $q) AS d, col [AS b], vec ... FROM c
+    [WHERE ...] ORDER BY ... LIMIT ...`` whose functions share the ORDER BY's metric and query
+    parameter, and whose plain columns are the collection's own, spelled as declared. The
+    kinds are ``id``, ``distance``, ``similarity``, ``vec`` and ``column:<name>``. Anything
+    else (expressions, ``*``, CTEs, set operations, joins) returns ``()`` and runs in DuckDB.
 
     >>> import sqlglot
     >>> from vecdb.sql.analyze import SearchSite
@@ -437,7 +439,11 @@ def _direct_projection(
     site = sites[0]
     if site.select_index != 0 or not tree.expressions:
         return ()
+    if tree.args.get("joins") or tree.args.get("group") or tree.args.get("distinct"):
+        return ()
     names = {site.qualifier.lower(), site.collection.lower()}
+    info = catalog.get(site.collection) if catalog is not None else None
+    declared = set(info.columns) if info is not None else set()
     out = []
     for proj in tree.expressions:
         node, alias = (proj.this, proj.alias) if isinstance(proj, exp.Alias) else (proj, None)
@@ -445,6 +451,12 @@ def _direct_projection(
             if node.table and node.table.lower() not in names:
                 return ()
             out.append((alias or node.name, "id"))
+            continue
+        if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
+            if node.name not in declared or (node.table and node.table.lower() not in names):
+                return ()
+            kind = "vec" if node.name == VEC_COLUMN else f"column:{node.name}"
+            out.append((alias or node.name, kind))
             continue
         fn = vector_function(node)
         if fn is None or alias is None or fn.metric != site.function.metric:

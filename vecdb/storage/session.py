@@ -27,7 +27,7 @@ __all__ = ["Session"]
 class Session:
     """The DuckDB connection of a database in ``root`` (in memory when ``None``)."""
 
-    def __init__(self, root: Path | None, confined: bool) -> None:
+    def __init__(self, root: Path | None, confined: bool, memory_limit: str | None = None) -> None:
         self.closed = False
         self._local = threading.local()
         self._lock: DirLock | None = None
@@ -38,7 +38,16 @@ class Session:
             self._lock.acquire()
             target = str(root / "vecdb.duckdb")
         try:
-            self.con = duckdb.connect(target)
+            config = {} if memory_limit is None else {"memory_limit": str(memory_limit)}
+            try:
+                self.con = duckdb.connect(target, config=config)
+            except duckdb.Error as e:
+                if memory_limit is None:
+                    raise
+                raise InvalidArgumentError(
+                    f"memory_limit={memory_limit!r} is not a size DuckDB accepts "
+                    f"(write it like '1GB' or '512MB'): {e}"
+                ) from e
             if confined:
                 self.con.execute("SET enable_external_access = false")
                 self.con.execute("SET lock_configuration = true")

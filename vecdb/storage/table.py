@@ -142,6 +142,8 @@ class CollectionTable:
         self.seq = seq
         self.sql_name = quote(spec.name)
         self._log = f"_vecdb.{quote('log_' + spec.name)}"
+        #: the SELECT list of a row without its vector: id and every column
+        self._row_select = ", ".join(["id", *(quote(c) for c in spec.columns)])
 
     # ---- DDL -------------------------------------------------------------------------------
     @staticmethod
@@ -219,18 +221,25 @@ class CollectionTable:
             raise
         self.seq = seq
 
-    def write(self, batch: pa.Table, *, replace: bool) -> None:
-        """Insert (or replace) a batch of rows and log their ids, atomically."""
+    def write(self, batch: pa.Table, *, replace: bool) -> pa.Table:
+        """Insert (or replace) a batch of rows and log their ids, atomically.
+
+        Returns the written rows' ``id`` and columns as DuckDB stored them (after its casts),
+        in no particular order: what the row store mirrors."""
         names = ", ".join(quote(c) for c in batch.column_names)
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         cur = self._cursor()
         cur.register("__vecdb_in", batch)
         try:
             with self.transaction("write") as (cur, seq):
-                cur.execute(f"{verb} INTO {self.sql_name} ({names}) SELECT {names} FROM __vecdb_in")
+                stored = cur.sql(
+                    f"{verb} INTO {self.sql_name} ({names}) SELECT {names} FROM __vecdb_in "
+                    f"RETURNING {self._row_select}"
+                ).to_arrow_table()
                 cur.execute(f"INSERT INTO {self._log} SELECT {seq}, id FROM __vecdb_in")
         finally:
             cur.unregister("__vecdb_in")
+        return stored
 
     def execute_dml(
         self,
@@ -238,7 +247,7 @@ class CollectionTable:
         params: Any,
         prepare: Callable[[np.ndarray], np.ndarray],
         what: str | None = None,
-    ) -> tuple[list[Any], tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    ) -> tuple[list[Any], tuple[np.ndarray, np.ndarray, np.ndarray, pa.Table] | None]:
         """Run an INSERT/UPDATE/DELETE ending in ``RETURNING id`` and log what it touched.
 
         Returns the touched ids and what DuckDB now holds for them (see :meth:`current`),
@@ -251,8 +260,8 @@ class CollectionTable:
             touched = [t[0] for t in cur.execute(sql, params).fetchall()]
             if touched:
                 ids = np.asarray(touched, dtype=object if self.spec.id_type == "str" else np.int64)
-                found, vectors, gone = self.current(ids, cur)
-                current = (found, prepare(vectors), gone)
+                found, vectors, gone, rows = self.current(ids, cur)
+                current = (found, prepare(vectors), gone, rows)
                 cur.execute(f"INSERT INTO {self._log} SELECT {seq}, unnest($ids)", {"ids": touched})
         return touched, current
 
@@ -267,17 +276,19 @@ class CollectionTable:
     # ---- reads -----------------------------------------------------------------------------
     def current(
         self, ids: np.ndarray, cur: Cursor | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """What DuckDB holds for ``ids``: present ids, their raw vectors, and the ids gone."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Table]:
+        """What DuckDB holds for ``ids``: present ids, their raw vectors, the ids gone, and
+        the present rows (id, columns and vec as Arrow, aligned with the present ids)."""
         tbl = self._arrow(
-            f"SELECT id, vec FROM {self.sql_name} WHERE id IN (SELECT unnest($ids))",
+            f"SELECT {self._row_select}, vec FROM {self.sql_name} "
+            "WHERE id IN (SELECT unnest($ids))",
             {"ids": ids.tolist()},
             cur,
         )
         found, vectors = self.split_vectors(tbl)
         present = set(found.tolist())
         gone = np.asarray([i for i in ids.tolist() if i not in present], dtype=ids.dtype)
-        return found, vectors, gone
+        return found, vectors, gone, tbl
 
     def changed_since(self, seq: int) -> np.ndarray:
         """Ids written after write number ``seq`` (from the change log)."""
@@ -329,13 +340,40 @@ class CollectionTable:
             for j, i in enumerate(got.tolist())
         }
 
-    def scan(self, batch_rows: int = 100_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Every row's id and raw vector, in batches (for rebuilding an index)."""
+    def scan(
+        self, batch_rows: int = 100_000, vectors: bool = True
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None, pa.Table]]:
+        """Every row in batches: ids, raw vectors (``None`` without ``vectors``) and the
+        batch itself (id, columns[, vec]) -- for rebuilding the index and the row store."""
+        select = self._row_select + (", vec" if vectors else "")
         reader = (
-            self._cursor().sql(f"SELECT id, vec FROM {self.sql_name}").to_arrow_reader(batch_rows)
+            self._cursor().sql(f"SELECT {select} FROM {self.sql_name}").to_arrow_reader(batch_rows)
         )
         for batch in reader:
-            yield self.split_vectors(pa.Table.from_batches([batch]))
+            tbl = pa.Table.from_batches([batch])
+            if vectors:
+                ids, vecs = self.split_vectors(tbl)
+                yield ids, vecs, tbl
+            else:
+                ids = tbl.column("id").to_numpy(zero_copy_only=False)
+                yield (ids.astype(object) if self.spec.id_type == "str" else ids), None, tbl
+
+    def column_types(self) -> dict[str, pa.DataType]:
+        """Each column's Arrow type as DuckDB returns it (what the row store records)."""
+        if not self.spec.columns:
+            return {}
+        schema = self._arrow(f"SELECT {self._row_select} FROM {self.sql_name} LIMIT 0").schema
+        return {c: schema.field(c).type for c in self.spec.columns}
+
+    def vectors(self, ids: list[Any]) -> dict[Any, np.ndarray]:
+        """``id -> raw vector`` for the ids that exist (one point query)."""
+        if not ids:
+            return {}
+        tbl = self._arrow(
+            f"SELECT id, vec FROM {self.sql_name} WHERE id IN (SELECT unnest($ids))", {"ids": ids}
+        )
+        got, vecs = self.split_vectors(tbl)
+        return dict(zip(got.tolist(), vecs))
 
     def split_vectors(self, tbl: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """The ``id`` and ``vec`` columns of an Arrow table as numpy (ids, float32 matrix)."""
