@@ -460,7 +460,7 @@ class Collection:
         if ef is not None or nprobe is not None:
             self._check_open()
             q, _ = as_queries(queries, self.dim, self.metric)
-            return self._run(q, k, where, params, ef, nprobe)
+            return self._run(q, k, where, params, ef, nprobe)[0]
         if where is None and queries.ndim == 2 and len(queries) == 1:
             res = self._probe(queries[0], k, None)
             if res is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -38,7 +39,9 @@ class Session:
             self._lock.acquire()
             target = str(root / "vecdb.duckdb")
         try:
-            config = {} if memory_limit is None else {"memory_limit": str(memory_limit)}
+            config: dict[str, Any] = {}
+            if memory_limit is not None:
+                config["memory_limit"] = str(memory_limit)
             try:
                 self.con = duckdb.connect(target, config=config)
             except duckdb.Error as e:
