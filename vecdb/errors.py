@@ -30,6 +30,7 @@ __all__ = [
     "PermissionDeniedError",
     "UnauthenticatedError",
     "DatabaseLockedError",
+    "ServiceUnavailableError",
     "ResourceExhaustedError",
     "InternalError",
     "ServiceUnavailableError",
@@ -164,6 +165,14 @@ class DatabaseLockedError(VecdbError):
     code = "DATABASE_LOCKED"
     http_status = 409
     grpc_status = "FAILED_PRECONDITION"
+
+
+class ServiceUnavailableError(VecdbError, ConnectionError):
+    """A service vecdb depends on cannot be reached: a server, an embedding endpoint (HTTP 503)."""
+
+    code = "UNAVAILABLE"
+    http_status = 503
+    grpc_status = "UNAVAILABLE"
 
 
 class InternalError(VecdbError):
