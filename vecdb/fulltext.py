@@ -267,15 +267,9 @@ class Tokenizer:
     def _unicode(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFKC", text).casefold()
         if self.config.strip_accents:
-            text = unicodedata.normalize(
-                "NFC", _ACCENTS.sub("", unicodedata.normalize("NFD", text))
-            )
-        toks = self._re.findall(text)
-        if self._stop:
-            toks = [t for t in toks if t not in self._stop]
-        if self._stem is not None and toks:
-            toks = self._stem(toks)
-        return toks
+            text = _ACCENTS.sub("", unicodedata.normalize("NFD", text))
+            text = unicodedata.normalize("NFC", text)
+        return _token_re().findall(text)
 
 
 # ---- the index ------------------------------------------------------------------------------
