@@ -206,6 +206,8 @@ def quality(d: dict[str, Any], sets: list[dict[str, Any]]) -> list[dict[str, Any
             if method.startswith("hybrid"):
                 row["better_than_fulltext"] = int((a > base_ft).sum())
                 row["worse_than_fulltext"] = int((a < base_ft).sum())
+                row["examples_better"] = [qs["texts"][i] for i in np.flatnonzero(a > base_ft)[:4]]
+                row["examples_worse"] = [qs["texts"][i] for i in np.flatnonzero(a < base_ft)[:4]]
                 if base_v is not None:
                     row["better_than_vector"] = int((a > base_v).sum())
                     row["worse_than_vector"] = int((a < base_v).sum())

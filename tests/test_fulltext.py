@@ -294,13 +294,17 @@ ops = st.lists(
 
 @contextmanager
 def eager_maintenance() -> Iterator[None]:
-    """Merge and compact after almost every write, so the property test exercises them."""
-    saved = (fulltext.MERGE_MIN_POSTINGS, fulltext.COMPACT_MIN_DEAD)
-    fulltext.MERGE_MIN_POSTINGS, fulltext.COMPACT_MIN_DEAD = 4, 2
+    """Merge and compact after almost every write and append in batches of 3 documents, so
+    the property test exercises them."""
+    names = ("MERGE_MIN_POSTINGS", "COMPACT_MIN_DEAD", "APPEND_BATCH")
+    saved = [getattr(fulltext, n) for n in names]
+    for n, v in zip(names, (4, 2, 3)):
+        setattr(fulltext, n, v)
     try:
         yield
     finally:
-        fulltext.MERGE_MIN_POSTINGS, fulltext.COMPACT_MIN_DEAD = saved
+        for n, v in zip(names, saved):
+            setattr(fulltext, n, v)
 
 
 @given(ops=ops, eager=st.booleans())

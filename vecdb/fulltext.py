@@ -113,6 +113,8 @@ COMPACT_MIN_DEAD = 1_000
 #: as a share of all postings
 MERGE_MIN_POSTINGS = 1 << 16
 MERGE_RATIO = 0.125
+#: documents tokenised and appended at a time within one upsert
+APPEND_BATCH = 8192
 
 #: a small English stop list (articles, auxiliaries, conjunctions, prepositions, pronouns)
 ENGLISH_STOPWORDS = frozenset(
@@ -402,14 +404,12 @@ class FullTextIndex:
             raise InvalidArgumentError(
                 f"documents must be strings or None; item {bad[0]} is {type(texts[bad[0]])}"
             )
-        # tokenise before touching any state: an error leaves the index unchanged
         tokenize = self.tokenizer.tokens
-        tokens = [None if t is None else tokenize(t) for t in texts]
         self._kill(lab)
-        present = [i for i, t in enumerate(tokens) if t is not None]
-        if not present:
-            return
-        self._append(lab[present], [tokens[i] for i in present])  # type: ignore[misc]
+        present = [i for i, t in enumerate(texts) if t is not None]
+        for start in range(0, len(present), APPEND_BATCH):  # bounds the transient memory
+            part = present[start : start + APPEND_BATCH]
+            self._append(lab[part], [tokenize(texts[i]) for i in part])  # type: ignore[arg-type]
         self._maintain()
 
     add = upsert
@@ -468,14 +468,16 @@ class FullTextIndex:
     def _append(self, labels: np.ndarray, token_lists: list[list[str]]) -> None:
         vocab = self._vocab
         setdefault = vocab.setdefault
-        ids = [setdefault(tok, len(vocab)) for toks in token_lists for tok in toks]
         lens = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        ids = np.fromiter(
+            (setdefault(tok, len(vocab)) for toks in token_lists for tok in toks),
+            dtype=np.int64,
+            count=int(lens.sum()),
+        )
         n_new = len(token_lists)
         # (document, term) pairs with their counts, ordered by document then term
         doc_of = np.repeat(np.arange(n_new, dtype=np.int64), lens)
-        pair, tf = np.unique(
-            doc_of * len(vocab) + np.asarray(ids, dtype=np.int64), return_counts=True
-        )
+        pair, tf = np.unique(doc_of * len(vocab) + ids, return_counts=True)
         term_arr = (pair % max(len(vocab), 1)).astype(np.int32)
         sizes = np.bincount(pair // max(len(vocab), 1), minlength=n_new)
         nnz_new = len(pair)
