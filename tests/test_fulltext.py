@@ -185,6 +185,20 @@ def test_filter_before_ranking_not_after() -> None:
     assert ft.search("apple", k=5, allow=np.ones(50, dtype=bool))[0].max() < 50
 
 
+@pytest.mark.parametrize("query", ["apple", "apple pie"])
+def test_merged_and_newer_postings_are_both_searched(query: str) -> None:
+    ft = FullTextIndex()
+    ft.upsert(np.arange(50), ["apple"] * 50)
+    ft._merge()  # the first 50 are in the inverted index, the next ones are not
+    ft.upsert([50, 51], ["apple", "pie"])
+    assert ft.stats()["unmerged_postings"] == 2
+    want = list(range(51)) if query == "apple" else [51, *range(51)]
+    assert ft.search(query, k=100)[0].tolist() == want
+    tok = Tokenizer()
+    docs = {i: tok.tokens(t) for i, t in enumerate(["apple"] * 51 + ["pie"])}
+    assert_same_ranking(ft.search(query, k=100), textbook_bm25(docs, query.split()), 100)
+
+
 def test_only_documents_with_a_query_token_are_returned() -> None:
     ft = FullTextIndex()
     ft.upsert([1, 2, 3], ["alpha beta", "gamma", ""])

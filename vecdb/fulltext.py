@@ -577,12 +577,12 @@ class FullTextIndex:
         slots, scores = self._score(self.tokenizer.tokens(query), mask)
         if len(slots) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        labels = self._slot_label[slots]
         if len(slots) > k:
             # keep every candidate tied with the k-th score, then order exactly
             kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-            top = scores >= kth
-            labels, scores = labels[top], scores[top]
+            top = np.flatnonzero(scores >= kth)
+            slots, scores = slots[top], scores[top]
+        labels = self._slot_label[slots]
         order = np.lexsort((labels, -scores))[:k]
         return labels[order], scores[order]
 
@@ -602,58 +602,66 @@ class FullTextIndex:
     def _score(self, tokens: list[str], mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Slots with a positive score and their scores (unordered)."""
         empty = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        if self._n_live == 0:
+        n = self._n_live
+        if n == 0:
             return empty
         qtf = Counter(t for t in (self._vocab.get(tok) for tok in tokens) if t is not None)
         if not qtf:
             return empty
         tids = np.fromiter(qtf.keys(), dtype=np.int64, count=len(qtf))
-        qw = np.fromiter(qtf.values(), dtype=np.float64, count=len(qtf))
-        n = self._n_live
         df = self._df[tids].astype(np.float64)
-        weight = qw * np.log1p((n - df + 0.5) / (df + 0.5))
+        weight = np.fromiter(qtf.values(), np.float64, len(qtf)) * np.log1p(
+            (n - df + 0.5) / (df + 0.5)
+        )
+        k1, b = self.config.k1, self.config.b
+        avgdl = self._total_len / n
+        len_coef = k1 * b / avgdl if avgdl > 0 else 0.0
+        filtered = mask is not None or self._n_slots != n  # dead slots or an allow-list
+        slot_parts: list[np.ndarray] = []
+        score_parts: list[np.ndarray] = []
+
+        def collect(slot: np.ndarray, tf: np.ndarray, w: float | np.ndarray) -> None:
+            if filtered:
+                keep = self._alive[slot]
+                if mask is not None:
+                    label = self._slot_label[slot]
+                    keep &= label < len(mask)
+                    keep[keep] = mask[label[keep]]
+                slot, tf = slot[keep], tf[keep]
+                if isinstance(w, np.ndarray):
+                    w = w[keep]
+            if len(slot):
+                tf = tf.astype(np.float64)
+                norm = k1 * (1.0 - b) + len_coef * self._slot_len[slot]
+                slot_parts.append(slot)
+                score_parts.append(w * (k1 + 1.0) * tf / (tf + norm))
+
         # postings from the inverted index ...
-        parts_slot, parts_tf, parts_w = [], [], []
         n_main_terms = len(self._inv_ptr) - 1
         for tid, w in zip(tids.tolist(), weight.tolist()):
             if tid < n_main_terms:
-                a, b = self._inv_ptr[tid], self._inv_ptr[tid + 1]
-                if b > a:
-                    parts_slot.append(self._inv_slot[a:b])
-                    parts_tf.append(self._inv_tf[a:b])
-                    parts_w.append(np.full(b - a, w))
+                lo, hi = self._inv_ptr[tid], self._inv_ptr[tid + 1]
+                if hi > lo:
+                    collect(self._inv_slot[lo:hi], self._inv_tf[lo:hi], w)
         # ... and from the forward index of slots written since the last merge
         if self._nnz > self._main_nnz:
-            tail = self._fwd_term[self._main_nnz : self._nnz]
-            hit = np.flatnonzero(np.isin(tail, tids))
-            if len(hit):
-                pos = hit + self._main_nnz
-                parts_slot.append(
-                    np.searchsorted(self._fwd_ptr[: self._n_slots + 1], pos, "right") - 1
-                )
-                parts_tf.append(self._fwd_tf[pos])
+            pos = np.flatnonzero(np.isin(self._fwd_term[self._main_nnz : self._nnz], tids))
+            if len(pos):
+                pos += self._main_nnz
+                slot = np.searchsorted(self._fwd_ptr[: self._n_slots + 1], pos, "right") - 1
                 order = np.argsort(tids)
-                parts_w.append(weight[order][np.searchsorted(tids[order], self._fwd_term[pos])])
-        if not parts_slot:
+                w_of = weight[order][np.searchsorted(tids[order], self._fwd_term[pos])]
+                collect(slot, self._fwd_tf[pos], w_of)
+        if not slot_parts:
             return empty
-        slot = np.concatenate(parts_slot).astype(np.int64, copy=False)
-        keep = self._alive[slot]
-        if mask is not None:
-            label = self._slot_label[slot]
-            inside = keep & (label < len(mask))
-            keep &= inside
-            keep[inside] &= mask[label[inside]]
-        slot = slot[keep]
-        if len(slot) == 0:
-            return empty
-        tf = np.concatenate(parts_tf)[keep].astype(np.float64)
-        w = np.concatenate(parts_w)[keep]
-        k1, b = self.config.k1, self.config.b
-        avgdl = self._total_len / n
-        norm = k1 * (1.0 - b + b * self._slot_len[slot] / avgdl) if avgdl > 0 else k1 * (1.0 - b)
-        contrib = w * tf * (k1 + 1.0) / (tf + norm)
-        if len(tids) == 1:
+        slot = np.concatenate(slot_parts).astype(np.int64, copy=False)
+        contrib = np.concatenate(score_parts)
+        if len(tids) == 1:  # one term: each slot appears once (merged or newer, not both)
             return slot, contrib
+        if len(slot) * 8 > self._n_slots:  # long posting lists: a dense sum beats a sort
+            acc = np.bincount(slot, weights=contrib, minlength=self._n_slots)
+            hit = np.flatnonzero(acc)  # every contribution is > 0
+            return hit, acc[hit]
         uniq, inv = np.unique(slot, return_inverse=True)
         return uniq, np.bincount(inv, weights=contrib, minlength=len(uniq))
 
