@@ -405,6 +405,7 @@ def engine_child(engine: str, n: int, n_queries: int) -> dict[str, Any]:
             eng.search(q, K, mask)
             lat.append(time.perf_counter() - t)
         out[tag] = round(float(np.median(lat)) * 1e3, 3)
+        out[tag.replace("p50", "p90")] = round(float(np.percentile(lat, 90)) * 1e3, 3)
     # filtered results must be min(k, allowed documents with a query token)
     short = 0
     for q in queries[:50]:
@@ -509,6 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--engines", action="store_true", help="also measure tantivy and bm25s")
+    ap.add_argument("--names", help="engines to measure (comma-separated: vecdb,tantivy,bm25s)")
     ap.add_argument("--sizes", default="20000,200000")
     ap.add_argument("--n-queries", type=int, default=500)
     ap.add_argument("--skip-quality", action="store_true")
@@ -533,10 +535,13 @@ def main(argv: list[str] | None = None) -> None:
         cols += ["better_than_vector", "worse_than_vector"]
         print(table(result["quality"], cols))
     names = list(ENGINES) if args.engines else ["vecdb"]
+    if args.names:
+        names = args.names.split(",")
     sizes = [int(s) for s in args.sizes.split(",")]
     result["engines"] = engines(names, sizes, args.n_queries)
     result["install_mb"] = install_weight()
-    cols = ["engine", "n", "build_s", "p50_ms", "p50_filtered10_ms", "upsert100_ms"]
+    cols = ["engine", "n", "build_s", "p50_ms", "p90_ms", "p50_filtered10_ms", "p90_filtered10_ms"]
+    cols += ["upsert100_ms"]
     cols += ["checkpoint_mb", "rss_mb", "max_abs_error", "max_abs_error_after_delete"]
     cols += ["filter_violations"]
     print(table(result["engines"], cols))

@@ -280,6 +280,14 @@ def test_parameters_change_scores_as_the_formula_says() -> None:
             assert_same_ranking(ft.search(q, k=3), textbook_bm25(docs, q.split(), k1, b), 3)
 
 
+def test_matches_lists_every_document_with_a_query_token() -> None:
+    ft = FullTextIndex()
+    ft.upsert(np.arange(6), ["a b", "b", "c", "a", "", "d a"])
+    assert ft.matches("a b").tolist() == [0, 1, 3, 5]
+    assert ft.matches("a", allow=[0, 1, 2, 5]).tolist() == [0, 5]
+    assert ft.matches("zzz").tolist() == []
+
+
 def test_score_of_given_labels() -> None:
     ft = FullTextIndex()
     ft.upsert([0, 1, 2], ["apple pie", "apple", "pear"])

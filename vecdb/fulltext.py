@@ -586,6 +586,19 @@ class FullTextIndex:
         order = np.lexsort((labels, -scores))[:k]
         return labels[order], scores[order]
 
+    def matches(self, query: str, allow: Any = None) -> np.ndarray:
+        """Every (allowed) label whose document contains a query token, ascending; for
+        ``match(document, $q)`` in SQL.
+
+        >>> ft = FullTextIndex(); ft.upsert([4, 2, 9], ["a b", "b c", "d"])
+        >>> ft.matches("b").tolist()
+        [2, 4]
+        """
+        if not isinstance(query, str):
+            raise InvalidArgumentError(f"a full-text query is a string, got {type(query)}")
+        slots, _ = self._score(self.tokenizer.tokens(query), self._allow_mask(allow))
+        return np.sort(self._slot_label[slots])
+
     def score(self, query: str, labels: Any) -> np.ndarray:
         """BM25 scores of given labels for ``query`` (0 where a label has no matching token
         or no document); for ``bm25(document, $q)`` in SQL and for explaining hybrid hits."""
