@@ -710,12 +710,12 @@ class FullTextIndex:
         d = Path(directory)
         n, nnz = self._n_slots, self._nnz
         arrays = {
-            "fulltext-slot-label.npy": self._slot_label[:n],
-            "fulltext-slot-len.npy": self._slot_len[:n],
+            "fulltext-slot-label.npy": _narrow(self._slot_label[:n]),
+            "fulltext-slot-len.npy": _narrow(self._slot_len[:n]),
             "fulltext-slot-alive.npy": self._alive[:n],
             "fulltext-fwd-ptr.npy": self._fwd_ptr[: n + 1],
-            "fulltext-fwd-term.npy": self._fwd_term[:nnz],
-            "fulltext-fwd-tf.npy": self._fwd_tf[:nnz],
+            "fulltext-fwd-term.npy": _narrow(self._fwd_term[:nnz]),
+            "fulltext-fwd-tf.npy": _narrow(self._fwd_tf[:nnz]),
         }
         for name, arr in arrays.items():
             np.save(d / name, arr, allow_pickle=False)
@@ -780,7 +780,8 @@ class FullTextIndex:
             and len(ptr) == n + 1
             and len(term) == len(arr["fulltext-fwd-tf.npy"]) == nnz
             and (n == 0 or (ptr[0] == 0 and ptr[-1] == nnz and (np.diff(ptr) >= 0).all()))
-            and (nnz == 0 or (0 <= term.min() and term.max() < n_terms))
+            and (nnz == 0 or int(term.max()) < n_terms)
+            and all(arr[f].dtype.kind in "iub" for f in FILES[2:])
         )
         if not ok:
             raise DamagedCheckpointError(
@@ -804,6 +805,13 @@ class FullTextIndex:
         ).astype(np.int64)
         ft._merge()
         return ft
+
+
+def _narrow(a: np.ndarray) -> np.ndarray:
+    """The array in the smallest unsigned integer type that holds it (for checkpoints)."""
+    if len(a) == 0 or a.min() < 0:
+        return a
+    return a.astype(np.min_scalar_type(int(a.max())), copy=False)
 
 
 def _ranges_index(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
