@@ -563,3 +563,20 @@ def test_weighted_normalises_each_branch() -> None:
         weighted(vec, txt, weights=(-1.0, 1.0))
     with pytest.raises(InvalidArgumentError, match="twice"):
         rrf([([1, 1], [0.1, 0.2])])
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    res = doctest.testmod(fulltext)
+    assert res.failed == 0 and res.attempted >= 20
+
+
+def test_benchmark_helpers() -> None:
+    from benchmarks.fulltext import reciprocal_rank, synthetic
+
+    assert reciprocal_rank([5, 3, 9], {9, 4}) == pytest.approx(1 / 3)
+    assert reciprocal_rank(list(range(20)), {15}) == 0.0  # beyond rank 10
+    docs = synthetic(["alpha beta", "beta gamma delta", "beta"], 50, seed=1)
+    words = {w for d in docs for w in d.split()}
+    assert len(docs) == 50 and words <= {"alpha", "beta", "gamma", "delta"}
