@@ -423,8 +423,6 @@ class FullTextIndex:
             self._append(lab[part], [tokenize(texts[i]) for i in part])  # type: ignore[arg-type]
         self._maintain()
 
-    add = upsert
-
     def delete(self, labels: Any) -> int:
         """Forget the documents of ``labels`` (absent labels are ignored); returns how many."""
         n = self._kill(_as_labels(labels))
