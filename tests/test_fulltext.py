@@ -27,7 +27,7 @@ from vecdb.fulltext import (
     rrf,
     weighted,
 )
-from vecdb.storage.vectors import VectorStore
+from vecdb.index import VectorStore
 
 NPM = DATA_DIR / "npm-text-20k"
 

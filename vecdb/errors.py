@@ -167,14 +167,6 @@ class DatabaseLockedError(VecdbError):
     grpc_status = "FAILED_PRECONDITION"
 
 
-class ServiceUnavailableError(VecdbError, ConnectionError):
-    """A service vecdb depends on cannot be reached: a server, an embedding endpoint (HTTP 503)."""
-
-    code = "UNAVAILABLE"
-    http_status = 503
-    grpc_status = "UNAVAILABLE"
-
-
 class InternalError(VecdbError):
     """A bug or an unexpected failure below vecdb (HTTP 500, INTERNAL)."""
 
@@ -184,8 +176,9 @@ class InternalError(VecdbError):
 
 
 class ServiceUnavailableError(InternalError, ConnectionError):
-    """The service cannot answer now: unreachable, shutting down, or past a deadline
-    (HTTP 503, UNAVAILABLE). Retrying later may succeed."""
+    """The service, or one vecdb depends on (an embedding endpoint), cannot answer now:
+    unreachable, shutting down, or past a deadline (HTTP 503, UNAVAILABLE). Retrying later
+    may succeed."""
 
     code = "UNAVAILABLE"
     http_status = 503

@@ -1,7 +1,7 @@
 """Full-text search: a BM25 index over documents, and fusion of text and vector rankings.
 
 The index is derived state, like the vector index: documents live in DuckDB, the index is
-keyed by the same dense integer *labels* as :class:`vecdb.storage.vectors.VectorStore`, it
+keyed by the same dense integer *labels* as :class:`vecdb.index.VectorStore`, it
 is saved beside the vector checkpoint and rebuilt from ``(labels, texts)`` batches when the
 checkpoint is missing or damaged.
 
