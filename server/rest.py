@@ -61,21 +61,28 @@ class CreateCollectionBody(_Body):
     """``db.create_collection(...)``."""
 
     name: str = Field(examples=["docs"])
-    dim: int = Field(examples=[384])
+    dim: int | None = Field(None, examples=[384], description="required without embedding")
     metric: str = Field("cosine", examples=["cosine"], description="cosine | l2 | ip")
     index: str = Field("hnsw", examples=["hnsw"], description="hnsw | ivf | exact")
     index_params: dict[str, JSONValue] | None = None
     columns: dict[str, str] | None = Field(None, examples=[{"title": "VARCHAR"}])
     id_type: str = Field("int", description="int | str")
     exist_ok: bool = False
+    embedding: str | dict[str, JSONValue] | None = Field(
+        None,
+        examples=["sentence-transformers/all-MiniLM-L6-v2"],
+        description="provider spec; the server embeds documents and text queries with it",
+    )
+    fulltext: bool | dict[str, JSONValue] = Field(False, description="BM25 index on document")
 
 
 class UpsertBody(_Body):
     """``collection.upsert(ids, vectors, rows)``."""
 
     ids: list[int] | list[str]
-    vectors: list[list[float]]
+    vectors: list[list[float]] | None = None
     rows: list[dict[str, JSONValue]] | None = None
+    documents: list[str | None] | None = None
 
 
 class SearchBody(_Body):
@@ -83,23 +90,31 @@ class SearchBody(_Body):
 
     vector: list[float] | None = None
     vectors: list[list[float]] | None = None
+    query_text: str | None = Field(None, description="a text query, embedded by the server")
     k: int = 10
     where: str | None = None
     params: dict[str, JSONValue] | list[JSONValue] | None = None
     include: list[str] | str | None = None
     ef: int | None = None
     nprobe: int | None = None
+    mode: str | None = Field(None, description="vector | fulltext | hybrid")
+    text: str | None = Field(None, description="keyword text for fulltext/hybrid")
+    fusion: str | dict[str, JSONValue] | None = None
 
 
 class ExplainBody(_Body):
     """``collection.explain(...)``."""
 
-    vector: list[float]
+    vector: list[float] | None = None
+    query_text: str | None = None
     k: int = 10
     where: str | None = None
     params: dict[str, JSONValue] | list[JSONValue] | None = None
     ef: int | None = None
     nprobe: int | None = None
+    mode: str | None = None
+    text: str | None = None
+    fusion: str | dict[str, JSONValue] | None = None
 
 
 class DeleteBody(_Body):
@@ -396,12 +411,22 @@ def create_app(core: ServiceCore) -> FastAPI:
 
     @app.post("/v1/collections/{name}/upsert", tags=["rows"])
     def upsert(name: str, body: UpsertBody, _: Any = Depends(write_access)) -> Any:
-        n = run(core.write, name, body.ids, _vectors(body.vectors), body.rows)
+        n = run(
+            core.write, name, body.ids, _vectors(body.vectors), body.rows, documents=body.documents
+        )
         return _JSON({"count": n})
 
     @app.post("/v1/collections/{name}/add", tags=["rows"])
     def add(name: str, body: UpsertBody, _: Any = Depends(write_access)) -> Any:
-        n = run(core.write, name, body.ids, _vectors(body.vectors), body.rows, add=True)
+        n = run(
+            core.write,
+            name,
+            body.ids,
+            _vectors(body.vectors),
+            body.rows,
+            add=True,
+            documents=body.documents,
+        )
         return _JSON({"count": n})
 
     @app.post("/v1/collections/{name}/delete", tags=["rows"])
@@ -429,20 +454,30 @@ def create_app(core: ServiceCore) -> FastAPI:
 
     @app.post("/v1/collections/{name}/search", tags=["queries"])
     def search(name: str, body: SearchBody, _: Any = Depends(read_access)) -> Any:
-        if (body.vector is None) == (body.vectors is None):
-            raise InvalidArgumentError("give exactly one of 'vector' (one query) or 'vectors'")
-        single = body.vector is not None
-        q = _vectors([body.vector] if single else body.vectors)
+        given = [x is not None for x in (body.vector, body.vectors, body.query_text)]
+        if sum(given) != 1:
+            raise InvalidArgumentError(
+                "give exactly one of 'vector' (one query), 'vectors' or 'query_text'"
+            )
+        single = body.vectors is None
+        if body.query_text is not None:
+            query: Any = body.query_text
+        else:
+            q = _vectors([body.vector] if body.vector is not None else body.vectors)
+            query = q[0] if single else q  # type: ignore[index]
         res = run(
             core.search,
             name,
-            q[0] if single else q,
+            query,
             k=body.k,
             where=body.where,
             params=body.params,
             include=body.include,
             ef=body.ef,
             nprobe=body.nprobe,
+            mode=body.mode,
+            text=body.text,
+            fusion=body.fusion,
         )
         lists = [res] if single else res
         return _JSON(
@@ -463,7 +498,11 @@ def create_app(core: ServiceCore) -> FastAPI:
 
     @app.post("/v1/collections/{name}/explain", tags=["queries"])
     def explain(name: str, body: ExplainBody, _: Any = Depends(read_access)) -> Any:
-        q = _vectors([body.vector])[0]
+        if (body.vector is None) == (body.query_text is None):
+            raise InvalidArgumentError("give exactly one of 'vector' or 'query_text'")
+        q: Any = body.query_text
+        if q is None:
+            q = _vectors([body.vector])[0]  # type: ignore[list-item,index]
         info = run(
             core.explain,
             name,
@@ -473,6 +512,9 @@ def create_app(core: ServiceCore) -> FastAPI:
             params=body.params,
             ef=body.ef,
             nprobe=body.nprobe,
+            mode=body.mode,
+            text=body.text,
+            fusion=body.fusion,
         )
         return _JSON(to_json(info))
 
