@@ -258,3 +258,41 @@ def test_fulltext_only_collection_needs_vectors() -> None:
         c.add(ids=[1], documents=["no vector"])
     with pytest.raises(InvalidArgumentError, match="no full-text index"):
         vecdb.connect().create_collection("g", embedding=bag).search("x", mode="fulltext")
+
+
+# ---- SQL: embed(), bm25(), match() ----------------------------------------------------------
+@pytest.mark.parametrize("confined", [False, True])
+def test_sql_text_functions(confined: bool) -> None:
+    db = vecdb.connect(confined=confined)
+    coll = db.create_collection(
+        "docs", embedding=bag, fulltext=True, index="exact", columns={"year": "INTEGER"}
+    )
+    texts = corpus(200, seed=5)
+    coll.add(
+        ids=list(range(200)), documents=texts, rows=[{"year": 2000 + i % 30} for i in range(200)]
+    )
+    q = "kiwi mango"
+    want = coll.search(q, k=5, where="year > 2010")
+    got = db.sql(
+        "SELECT id, document, cosine(vec, embed('docs', $q)) AS d FROM docs WHERE year > 2010 "
+        "ORDER BY cosine(vec, embed('docs', $q)) LIMIT 5",
+        {"q": q},
+    ).fetchall()
+    # equal distances may come in either order: compare distances, and each row's own
+    np.testing.assert_allclose([r[2] for r in got], [h.distance for h in want], atol=1e-5)
+    assert all(r[1] == texts[r[0]] for r in got)
+    res = db.sql(
+        "SELECT id, bm25(document, $q) AS s FROM docs WHERE match(document, $q) AND year > 2010 "
+        "ORDER BY s DESC, id LIMIT 5",
+        {"q": q},
+    ).fetchall()
+    allow = [i for i in range(200) if 2000 + i % 30 > 2010]
+    assert [r[0] for r in res] == oracle_text(dict(enumerate(texts)), q, 5, allow)
+    ref = {h.id: h.distance for h in coll.search(q, k=200, mode="fulltext")}
+    for i, s in res:
+        assert s == pytest.approx(ref[i])
+    n = db.sql("SELECT count(*) FROM docs WHERE match(document, 'lemon')").fetchall()[0][0]
+    assert n == sum("lemon" in t.split() for t in texts)
+    assert db.sql("SELECT count(*) FROM docs WHERE match(document, 'zzz')").fetchall() == [(0,)]
+    with pytest.raises(vecdb.errors.UnsupportedQueryError):
+        db.sql("SELECT embed(id, 'x') FROM docs")
