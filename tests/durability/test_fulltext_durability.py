@@ -80,17 +80,28 @@ def _child_main(argv: list[str]) -> int:
     return 1
 
 
-def _oracle(model: dict[int, str], query: str, k: int = 10) -> list[int]:
+def _canon(ids: list[int], scores: list[float]) -> list[tuple[float, int]]:
+    """Hits as (score rounded, id) sorted: equal scores may differ in the last bits between
+    an incrementally kept index and a fresh one, which may swap tied ids."""
+    return sorted(((-round(s, 9), i) for i, s in zip(ids, scores)))
+
+
+def _oracle(model: dict[int, str], query: str, k: int = 10) -> list[tuple[float, int]]:
     ft = FullTextIndex()
     ft.upsert(list(model), list(model.values()))
-    return ft.search(query, k)[0].tolist()
+    ids, scores = ft.search(query, k)
+    return _canon(ids.tolist(), scores.tolist())
 
 
-def _results(coll: vecdb.Collection) -> list[list[int]]:
-    return [[h.id for h in coll.search(q, k=10, mode="fulltext")] for q in QUERIES]
+def _results(coll: vecdb.Collection) -> list[list[tuple[float, int]]]:
+    out = []
+    for q in QUERIES:
+        hits = coll.search(q, k=10, mode="fulltext")
+        out.append(_canon([h.id for h in hits], [h.distance for h in hits]))
+    return out
 
 
-def _expected(model: dict[int, str]) -> list[list[int]]:
+def _expected(model: dict[int, str]) -> list[list[tuple[float, int]]]:
     return [_oracle(model, q) for q in QUERIES]
 
 
