@@ -451,13 +451,25 @@ class ServiceCore:
 
     # -- rows -----------------------------------------------------------------------
 
-    def write(self, name: str, ids: Any, vectors: Any, rows: Any, add: bool = False) -> int:
-        """``add`` or ``upsert`` one atomic batch."""
+    def write(
+        self,
+        name: str,
+        ids: Any,
+        vectors: Any,
+        rows: Any,
+        add: bool = False,
+        documents: Any = None,
+    ) -> int:
+        """``add`` or ``upsert`` one atomic batch (documents without vectors are embedded
+        with the collection's persisted embedding spec)."""
         n = _length(ids) if ids is not None else _length(vectors)
         self.check_rows(n)
         coll = self.db.get_collection(name)
         fn = coll.add if add else coll.upsert
-        return int(fn(ids=ids, vectors=vectors, rows=rows))
+        if documents is None:
+            return int(fn(ids=ids, vectors=vectors, rows=rows))
+        self.check_rows(_length(documents), "documents")
+        return int(fn(ids=ids, vectors=vectors, rows=rows, documents=documents))
 
     def delete(
         self, name: str, ids: Any = None, where: str | None = None, params: Any = None
@@ -501,15 +513,24 @@ class ServiceCore:
         ef: int | None = None,
         nprobe: int | None = None,
         timeout: float | None = None,
+        **text: Any,
     ) -> Any:
-        """Nearest neighbours of one query (1-D) or a batch (2-D)."""
+        """Nearest neighbours of one query (1-D) or a batch (2-D), or a text query;
+        ``text`` holds ``mode``, ``text`` and ``fusion`` when given."""
         self.check_k(k)
         if getattr(query, "ndim", 1) == 2:
             self.check_rows(int(query.shape[0]), "query vectors")
         coll = self.db.get_collection(name)
         return self.timed(
             lambda: coll.search(
-                query, k=k, where=where, params=params, include=include, ef=ef, nprobe=nprobe
+                query,
+                k=k,
+                where=where,
+                params=params,
+                include=include,
+                ef=ef,
+                nprobe=nprobe,
+                **_text_kwargs(text),
             ),
             timeout,
         )
@@ -550,12 +571,16 @@ class ServiceCore:
         ef: int | None = None,
         nprobe: int | None = None,
         timeout: float | None = None,
+        **text: Any,
     ) -> dict[str, Any]:
         """The plan a search would use."""
         self.check_k(k)
         coll = self.db.get_collection(name)
+        kw = _text_kwargs(text)
         return self.timed(
-            lambda: coll.explain(query, k=k, where=where, params=params, ef=ef, nprobe=nprobe),
+            lambda: coll.explain(
+                query, k=k, where=where, params=params, ef=ef, nprobe=nprobe, **kw
+            ),
             timeout,
         )
 
@@ -575,6 +600,14 @@ class ServiceCore:
         if read_only:
             return self.timed(lambda: self.db.sql(query, params, read_only=True), timeout)
         return self.timed(lambda: self.db.sql(query, params), timeout)
+
+
+def _text_kwargs(text: dict[str, Any]) -> dict[str, Any]:
+    """The text options a transport may pass to search/explain (others are a bug)."""
+    unknown = set(text) - {"mode", "text", "fusion"}
+    if unknown:
+        raise TypeError(f"unknown search options {sorted(unknown)}")
+    return {k: v for k, v in text.items() if v is not None}
 
 
 def describe(coll: Any) -> dict[str, Any]:

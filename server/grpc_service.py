@@ -113,6 +113,12 @@ class VecdbServicer:
             "id_type": req.id_type or "int",
             "exist_ok": req.exist_ok,
         }
+        if req.embedding:
+            kwargs["embedding"] = req.embedding
+            if not req.dim:
+                kwargs["dim"] = None  # from the model
+        if req.fulltext:
+            kwargs["fulltext"] = codec.fulltext_from_pb(req.fulltext)
         return _info(self.core.create_collection(**kwargs))
 
     def GetCollection(self, req: pb.GetCollectionRequest, ctx: Any) -> pb.CollectionInfo:
@@ -133,6 +139,7 @@ class VecdbServicer:
         id_parts: list[list[Any]] = []
         vec_parts: list[np.ndarray] = []
         row_parts: list[Any] = []
+        doc_parts: list[Any] = []
         has_ids = has_vecs = has_rows = False
         total = 0
         for i, req in enumerate(requests):
@@ -158,6 +165,9 @@ class VecdbServicer:
             if req.rows:
                 has_rows = True
                 row_parts.extend(codec.row_from_pb(r) for r in req.rows)
+            docs = codec.documents_from_pb(req)
+            if docs is not None:
+                doc_parts.extend(docs)
         if not name:
             raise InvalidArgumentError("Upsert needs a collection name in its first message")
         ids = [x for part in id_parts for x in part] if has_ids else None
@@ -170,7 +180,10 @@ class VecdbServicer:
             else:
                 vectors = vec_parts[0] if len(vec_parts) == 1 else np.concatenate(vec_parts)
         rows = row_parts if has_rows else None
-        n = self.core.write(name, ids, vectors, rows, add=mode == pb.UpsertRequest.ADD)
+        documents = doc_parts or None
+        n = self.core.write(
+            name, ids, vectors, rows, add=mode == pb.UpsertRequest.ADD, documents=documents
+        )
         return pb.UpsertResponse(count=n)
 
     def Delete(self, req: pb.DeleteRequest, ctx: Any) -> pb.DeleteResponse:
@@ -205,12 +218,16 @@ class VecdbServicer:
     # -- queries --------------------------------------------------------------------
 
     def Search(self, req: pb.SearchRequest, ctx: Any) -> pb.SearchResponse:
-        q = codec.unpack_vectors(req.queries)
-        if req.single:
-            if q.shape[0] != 1:
-                raise InvalidArgumentError("single search needs exactly one query vector")
-            q = q[0]
         has = req.HasField
+        text_opts = _text_options(req)
+        if has("query_text"):
+            q: Any = req.query_text
+        else:
+            q = codec.unpack_vectors(req.queries)
+            if req.single:
+                if q.shape[0] != 1:
+                    raise InvalidArgumentError("single search needs exactly one query vector")
+                q = q[0]
         k = int(req.k) if has("k") else 10
         ef = int(req.ef) if has("ef") else None
         if (
@@ -219,6 +236,8 @@ class VecdbServicer:
             and not has("params")
             and not has("include")
             and not has("nprobe")
+            and not text_opts
+            and not has("query_text")
         ):
             # the common case: one query, no filter, no rows -> index only, flat response
             ids, dists = self.core.search_plain(req.collection, q, k, ef, _timeout(ctx))
@@ -236,8 +255,9 @@ class VecdbServicer:
             ef=ef,
             nprobe=int(req.nprobe) if has("nprobe") else None,
             timeout=_timeout(ctx),
+            **text_opts,
         )
-        lists = [res] if req.single else res
+        lists = [res] if req.single or has("query_text") else res
         resp = pb.SearchResponse()
         for hits in lists:
             qr = resp.results.add()
@@ -248,9 +268,12 @@ class VecdbServicer:
         return resp
 
     def Explain(self, req: pb.ExplainRequest, ctx: Any) -> pb.ExplainResponse:
-        q = codec.unpack_vectors(req.query)
-        if q.shape[0] == 1:
-            q = q[0]
+        if req.HasField("query_text"):
+            q: Any = req.query_text
+        else:
+            q = codec.unpack_vectors(req.query)
+            if q.shape[0] == 1:
+                q = q[0]
         info = self.core.explain(
             req.collection,
             q,
@@ -260,6 +283,7 @@ class VecdbServicer:
             ef=int(req.ef) if req.HasField("ef") else None,
             nprobe=int(req.nprobe) if req.HasField("nprobe") else None,
             timeout=_timeout(ctx),
+            **_text_options(req),
         )
         resp = pb.ExplainResponse()
         codec.map_to_pb(info, resp.info)
@@ -288,6 +312,18 @@ def _fill_result(qr: pb.QueryResult, ids: list[Any], dists: list[float]) -> None
     qr.distances.extend(dists)
 
 
+def _text_options(req: Any) -> dict[str, Any]:
+    """mode/text/fusion of a Search or Explain request, only those that were set."""
+    out: dict[str, Any] = {}
+    if req.mode:
+        out["mode"] = req.mode
+    if req.HasField("text"):
+        out["text"] = req.text
+    if req.fusion:
+        out["fusion"] = codec.fusion_from_pb(req.fusion)
+    return out
+
+
 def _info(d: dict[str, Any]) -> pb.CollectionInfo:
     info = pb.CollectionInfo(
         name=str(d.get("name", "")),
@@ -296,6 +332,8 @@ def _info(d: dict[str, Any]) -> pb.CollectionInfo:
         index=str(d.get("index", "")),
         id_type=str(d.get("id_type", "int")),
         count=int(d.get("count", 0) or 0),
+        embedding=codec.json_or_none(d.get("embedding")),
+        fulltext=codec.json_or_none(d.get("fulltext")),
     )
     codec.map_to_pb(dict(d.get("index_params") or {}), info.index_params)
     for cname, ctype in (d.get("columns") or {}).items():

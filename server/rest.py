@@ -76,23 +76,34 @@ class CreateCollectionBody(_Body):
     """``db.create_collection(...)``."""
 
     name: StrictStr = Field(examples=["docs"])
-    dim: StrictInt = Field(examples=[384])
+    dim: StrictInt | None = Field(None, examples=[384], description="required without embedding")
     metric: StrictStr = Field("cosine", examples=["cosine"], description="cosine | l2 | ip")
     index: StrictStr = Field("hnsw", examples=["hnsw"], description="hnsw | ivf | exact")
     index_params: dict[str, JSONValue] | None = Field(None, examples=[{"m": 16}])
     columns: dict[str, StrictStr] | None = Field(None, examples=[{"title": "VARCHAR"}])
     id_type: StrictStr = Field("int", description="int | str")
     exist_ok: StrictBool = False
+    embedding: StrictStr | dict[str, JSONValue] | None = Field(
+        None,
+        examples=["sentence-transformers/all-MiniLM-L6-v2"],
+        description="provider spec; the server embeds documents and text queries with it",
+    )
+    fulltext: StrictBool | dict[str, JSONValue] = Field(False, description="BM25 index on document")
 
 
 class UpsertBody(_Body):
     """``collection.upsert(ids, vectors, rows)`` (and ``add``)."""
 
     ids: Ids = Field(examples=[[1, 2]])
-    vectors: list[Vector] = Field(examples=[[[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]])
+    vectors: list[Vector] | None = Field(
+        None,
+        examples=[[[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]],
+        description="one per id; omit to have the server embed documents",
+    )
     rows: list[dict[str, JSONValue] | None] | None = Field(
         None, examples=[[{"title": "a"}, {"title": "b"}]]
     )
+    documents: list[StrictStr | None] | None = None
 
 
 class SearchBody(_Body):
@@ -100,23 +111,31 @@ class SearchBody(_Body):
 
     vector: Vector | None = Field(None, examples=[[0.1, 0.2, 0.3]])
     vectors: list[Vector] | None = None
+    query_text: StrictStr | None = Field(None, description="a text query, embedded by the server")
     k: StrictInt = 10
     where: StrictStr | None = Field(None, examples=["year >= $y"])
     params: Params = Field(None, description=_PARAMS_DOC, examples=[{"y": 2020}])
     include: Include = Field(None, description=_INCLUDE_DOC)
     ef: StrictInt | None = None
     nprobe: StrictInt | None = None
+    mode: StrictStr | None = Field(None, description="vector | fulltext | hybrid")
+    text: StrictStr | None = Field(None, description="keyword text for fulltext/hybrid")
+    fusion: StrictStr | dict[str, JSONValue] | None = None
 
 
 class ExplainBody(_Body):
     """``collection.explain(...)``."""
 
-    vector: Vector = Field(examples=[[0.1, 0.2, 0.3]])
+    vector: Vector | None = Field(None, examples=[[0.1, 0.2, 0.3]])
+    query_text: StrictStr | None = None
     k: StrictInt = 10
     where: StrictStr | None = None
     params: Params = Field(None, description=_PARAMS_DOC)
     ef: StrictInt | None = None
     nprobe: StrictInt | None = None
+    mode: StrictStr | None = None
+    text: StrictStr | None = None
+    fusion: StrictStr | dict[str, JSONValue] | None = None
 
 
 class DeleteBody(_Body):
@@ -683,7 +702,9 @@ def create_app(core: ServiceCore) -> FastAPI:
         responses=write_errors,
     )
     def upsert(name: str, body: UpsertBody, _: Any = Depends(write_access)) -> Any:
-        n = run(core.write, name, body.ids, _vectors(body.vectors), body.rows)
+        n = run(
+            core.write, name, body.ids, _vectors(body.vectors), body.rows, documents=body.documents
+        )
         return _JSON({"count": n})
 
     @app.post(
@@ -694,7 +715,15 @@ def create_app(core: ServiceCore) -> FastAPI:
         responses=_errors(400, 401, 403, 404, 409, 413),
     )
     def add(name: str, body: UpsertBody, _: Any = Depends(write_access)) -> Any:
-        n = run(core.write, name, body.ids, _vectors(body.vectors), body.rows, add=True)
+        n = run(
+            core.write,
+            name,
+            body.ids,
+            _vectors(body.vectors),
+            body.rows,
+            add=True,
+            documents=body.documents,
+        )
         return _JSON({"count": n})
 
     @app.post(
@@ -771,20 +800,30 @@ def create_app(core: ServiceCore) -> FastAPI:
         responses=read_errors,
     )
     def search(name: str, body: SearchBody, _: Any = Depends(read_access)) -> Any:
-        if (body.vector is None) == (body.vectors is None):
-            raise InvalidArgumentError("give exactly one of 'vector' (one query) or 'vectors'")
-        single = body.vector is not None
-        q = _vectors([body.vector] if single else body.vectors)
+        given = [x is not None for x in (body.vector, body.vectors, body.query_text)]
+        if sum(given) != 1:
+            raise InvalidArgumentError(
+                "give exactly one of 'vector' (one query), 'vectors' or 'query_text'"
+            )
+        single = body.vectors is None
+        if body.query_text is not None:
+            query: Any = body.query_text
+        else:
+            q = _vectors([body.vector] if body.vector is not None else body.vectors)
+            query = q[0] if single else q  # type: ignore[index]
         res = run(
             core.search,
             name,
-            q[0] if single else q,
+            query,
             k=body.k,
             where=body.where,
             params=body.params,
             include=body.include,
             ef=body.ef,
             nprobe=body.nprobe,
+            mode=body.mode,
+            text=body.text,
+            fusion=body.fusion,
         )
         lists = [res] if single else res
         return _JSON(
@@ -811,7 +850,11 @@ def create_app(core: ServiceCore) -> FastAPI:
         responses=read_errors,
     )
     def explain(name: str, body: ExplainBody, _: Any = Depends(read_access)) -> Any:
-        q = _vectors([body.vector])[0]
+        if (body.vector is None) == (body.query_text is None):
+            raise InvalidArgumentError("give exactly one of 'vector' or 'query_text'")
+        q: Any = body.query_text
+        if q is None:
+            q = _vectors([body.vector])[0]  # type: ignore[list-item,index]
         info = run(
             core.explain,
             name,
@@ -821,6 +864,9 @@ def create_app(core: ServiceCore) -> FastAPI:
             params=body.params,
             ef=body.ef,
             nprobe=body.nprobe,
+            mode=body.mode,
+            text=body.text,
+            fusion=body.fusion,
         )
         return _JSON(to_json(info))
 

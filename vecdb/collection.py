@@ -56,11 +56,21 @@ from vecdb._input import (
     check_where,
     search_knob,
 )
+from vecdb.embed import EmbeddingFunction, from_spec, resolve
 from vecdb.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from vecdb.index import INDEX_TYPES
 from vecdb.live_index import LiveIndex
 from vecdb.result import Result
 from vecdb.storage.table import CollectionTable
+from vecdb.text import (
+    DOCUMENT,
+    HYBRID_DEPTH,
+    SCORES,
+    check_documents,
+    check_fusion,
+    check_mode,
+    fuse,
+)
 from vecdb.types import Candidates, CollectionSpec, Hit, Record, new_hit
 
 __all__ = ["Collection", "CollectionContext", "Candidates"]
@@ -93,8 +103,15 @@ class Collection:
     >>> db.close()
     """
 
-    def __init__(self, ctx: CollectionContext, spec: CollectionSpec, seq: int) -> None:
+    def __init__(
+        self,
+        ctx: CollectionContext,
+        spec: CollectionSpec,
+        seq: int,
+        embedding: EmbeddingFunction | None = None,
+    ) -> None:
         self._ctx = ctx
+        self._embedding = embedding
         self._spec = spec
         self._dropped = False
         self._write_lock = threading.RLock()
@@ -117,6 +134,44 @@ class Collection:
         doc="Each column's Arrow type, as DuckDB returns it (do not modify).",
     )
     index = property(lambda self: self._live.index, doc="The live ANN index (inspect only).")
+
+    @property
+    def embedding_function(self) -> EmbeddingFunction | None:
+        """The function that embeds documents and text queries (None without one).
+
+        Rebuilt from the persisted spec on first use; a collection created with a plain
+        callable raises an error asking for it (pass it with
+        ``db.get_collection(name, embedding=fn)``)."""
+        if self._embedding is None and self._spec.embedding is not None:
+            self._embedding = from_spec(
+                self._spec.embedding, dim=self._spec.dim, collection=self._spec.name
+            )
+        return self._embedding
+
+    def set_embedding_function(self, embedding: Any) -> None:
+        """Give the collection its embedding function again (a callable is not persisted).
+
+        >>> import vecdb
+        >>> db = vecdb.connect()
+        >>> c = db.create_collection("t", embedding=lambda ts: [[1.0, len(t)] for t in ts])
+        >>> c.set_embedding_function(lambda ts: [[2.0, len(t)] for t in ts]); c.dim
+        2
+        """
+        if self._spec.embedding is None:
+            raise InvalidArgumentError(
+                f"collection {self.name!r} was created without an embedding function; "
+                "create a new collection with embedding= to embed documents"
+            )
+        self._embedding = resolve(embedding, dim=self._spec.dim)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        fn = self.embedding_function
+        if fn is None:
+            raise InvalidArgumentError(
+                f"collection {self.name!r} has no embedding function, so texts cannot be "
+                "embedded: pass vectors (or create the collection with embedding=...)"
+            )
+        return fn(texts)
 
     def describe(self) -> dict[str, Any]:
         """The collection's definition and row count.
@@ -159,7 +214,9 @@ class Collection:
                 self._live.checkpoint(self._table)
 
     # ---- writes ----------------------------------------------------------------------------
-    def add(self, ids: Any = None, vectors: Any = None, rows: Any = None) -> int:
+    def add(
+        self, ids: Any = None, vectors: Any = None, rows: Any = None, documents: Any = None
+    ) -> int:
         """Insert new rows; an id that already exists is an error and nothing is written.
 
         ``ids`` may instead be a pandas/Arrow/Polars table with ``id`` and ``vec`` columns.
@@ -172,10 +229,17 @@ class Collection:
         Traceback (most recent call last):
         ...
         vecdb.errors.AlreadyExistsError: ids already exist: [1]; use upsert() to replace them
-        """
-        return self._write(ids, vectors, rows, replace=False)
 
-    def upsert(self, ids: Any = None, vectors: Any = None, rows: Any = None) -> int:
+        With ``documents`` (collections with ``embedding=`` or ``fulltext=True``), each text
+        goes to the ``document`` column; documents without a vector (``vectors=None``, or a
+        ``None`` in the list of vectors) are embedded first, in batches, before anything is
+        written: an embedding error writes nothing.
+        """
+        return self._write(ids, vectors, rows, documents, replace=False)
+
+    def upsert(
+        self, ids: Any = None, vectors: Any = None, rows: Any = None, documents: Any = None
+    ) -> int:
         """Insert rows, replacing any row with the same id (vector and all columns).
 
         >>> import vecdb
@@ -183,11 +247,49 @@ class Collection:
         >>> c.upsert([1], [[1, 0]]), c.upsert([1], [[0, 1]]), c.count()
         (1, 1, 1)
         """
-        return self._write(ids, vectors, rows, replace=True)
+        return self._write(ids, vectors, rows, documents, replace=True)
 
-    def _write(self, ids: Any, vectors: Any, rows: Any, *, replace: bool) -> int:
+    def _with_documents(self, ids: Any, vectors: Any, documents: Any) -> tuple[Any, Any]:
+        """The vectors to write (embedding what has none) and the document column."""
+        if not self._spec.has_text:
+            raise InvalidArgumentError(
+                f"collection {self.name!r} has no document column; create it with "
+                "embedding=... or fulltext=True to store documents"
+            )
+        n = len(as_ids(ids, self.id_type)) if ids is not None else None
+        docs = check_documents(documents, n)
+        if vectors is None:
+            missing = list(range(len(docs)))
+        elif isinstance(vectors, (list, tuple)) and any(v is None for v in vectors):
+            missing = [i for i, v in enumerate(vectors) if v is None]
+        else:
+            return vectors, docs
+        if any(docs[i] is None for i in missing):
+            raise InvalidArgumentError(
+                "a row with neither a vector nor a document cannot be embedded; pass one of them"
+            )
+        embedded = self._embed([docs[i] for i in missing])  # type: ignore[misc]
+        if vectors is None:
+            return embedded, docs
+        out = list(vectors)
+        for j, i in enumerate(missing):
+            out[i] = embedded[j]
+        return out, docs
+
+    def _write(self, ids: Any, vectors: Any, rows: Any, documents: Any, *, replace: bool) -> int:
         self._check_open()
+        docs = None
+        if documents is not None:
+            vectors, docs = self._with_documents(ids, vectors, documents)
         id_arr, mat, batch = as_batch(ids, vectors, rows, self._spec)
+        if docs is not None:
+            if rows is not None and any(r and DOCUMENT in r for r in rows):
+                raise InvalidArgumentError(
+                    "pass each document once: in documents= or as rows' 'document', not both"
+                )
+            pos = batch.column_names.index(DOCUMENT)
+            batch = batch.set_column(pos, DOCUMENT, pa.array(docs, pa.string()))
+        texts = batch.column(DOCUMENT).to_pylist() if self._live.fulltext is not None else None
         prepared = self._live.prepare(mat)
         if len(id_arr) == 0:
             return 0
@@ -199,7 +301,7 @@ class Collection:
                     f"ids already exist: {shown}; use upsert() to replace them"
                 )
             stored = self._table.write(batch, replace=replace)
-            self._live.apply(id_arr, prepared, None, stored)
+            self._live.apply(id_arr, prepared, None, stored, texts)
             self._live.after_write(len(id_arr), self._table)
         return len(id_arr)
 
@@ -232,7 +334,7 @@ class Collection:
         with self._write_lock:
             touched, current = self._table.execute_dml(sql, params, self._live.prepare, what)
             if current is not None:
-                self._live.apply(*current)
+                self._live.apply(*current, self._live.texts_of(self._table, current[0]))
                 self._live.after_write(len(touched), self._table)
         return touched
 
@@ -342,6 +444,9 @@ class Collection:
         include: Any = None,
         ef: int | None = None,
         nprobe: int | None = None,
+        mode: str = "vector",
+        text: str | None = None,
+        fusion: Any = None,
     ) -> list[Hit] | list[list[Hit]]:
         """The ``k`` nearest rows to ``query`` (among rows matching ``where``).
 
@@ -356,12 +461,38 @@ class Collection:
         >>> _ = c.add([1, 2], [[0, 0], [3, 4]], [{"y": 2020}, {"y": 2024}])
         >>> c.search([0, 0], k=5, where="y > 2021", include=["y"])
         [Hit(id=2, distance=5.0, row={'y': 2024})]
+
+        **Text.** With an embedding function, ``query`` may be a string (or a list of
+        strings): it is embedded first. ``mode="fulltext"`` ranks by BM25 over the
+        ``document`` column (the query string, or ``text=``); ``mode="hybrid"`` runs both and
+        fuses them: reciprocal rank fusion (``fusion={"method": "rrf", "k": 60}``, the
+        default) or weighted normalised scores (``{"method": "weighted", "vector": 0.7,
+        "text": 0.3}``). ``where`` filters every branch before ranking. In these two modes a
+        hit's ``distance`` is its ranking score, higher is better (BM25 or fused).
+        ``include=["_scores"]`` adds ``row["_scores"] = {"vector": distance, "text": bm25}``
+        (``None`` where the row was not in that branch).
         """
-        if where is None and include is None and (ef is None or type(ef) is int and ef > 0):
+        if (
+            where is None
+            and include is None
+            and mode == "vector"
+            and text is None
+            and (ef is None or type(ef) is int and ef > 0)
+        ):
             res = self._probe(query, k, ef)
             if res is not None:
                 return list(map(new_hit, zip(res[0].tolist(), res[1].tolist(), repeat(None))))
         self._check_open()
+        mode = check_mode(mode)
+        want_scores = include is not None and not isinstance(include, str) and SCORES in include
+        if want_scores:
+            include = [c for c in include if c != SCORES]
+        if mode != "vector" or text is not None:
+            cols = check_include(include, self._spec.columns)
+            return self._search_text(
+                query, check_k(k), where, params, cols, want_scores, ef, nprobe, mode, text, fusion
+            )
+        query = self._embedded(query)
         cols, vec = self._include(include)
         if include is not None and where is None and (ef is None or type(ef) is int and ef > 0):
             kk = k if type(k) is int and 0 < k <= MAX_K else None
@@ -371,7 +502,7 @@ class Collection:
                     q1 = as_queries(q1, self.dim, self.metric)[0][0]
                 # like _probe, a float32 query goes as is (the HNSW space normalizes it)
                 got = self._live.probe_rows(q1, kk, ef, cols, vec)
-                if got is not None:
+                if got is not None and not want_scores:
                     return self._hits(got[0].tolist(), got[1].tolist(), cols, got[3], vec)
         q, single = as_queries(query, self.dim, self.metric)
         found, fetched = self._run(q, check_k(k), where, params, ef, nprobe, cols, vec)
@@ -384,6 +515,18 @@ class Collection:
             out = [
                 self._hits(ir.tolist(), dr.tolist(), cols, f, vec)
                 for ir, dr, f in zip(found.ids, found.distances, fetched)
+            ]
+        if want_scores:
+            out = [
+                [
+                    Hit(
+                        h.id,
+                        h.distance,
+                        {**(h.row or {}), SCORES: {"vector": h.distance, "text": None}},
+                    )
+                    for h in hits
+                ]
+                for hits in out
             ]
         return out[0] if single else out
 
@@ -414,6 +557,105 @@ class Collection:
         names = cols + ([VEC] if vec else [])
         return Result.from_hits(hits, names, self._live.row_types, id_type, self.dim)
 
+    def _embedded(self, query: Any) -> Any:
+        """A str query (or a list of them) embedded with the collection's function."""
+        if isinstance(query, str):
+            return self._embed([query])[0]
+        if isinstance(query, (list, tuple)) and query and all(isinstance(x, str) for x in query):
+            return self._embed(list(query))
+        return query
+
+    def _text_plan(
+        self,
+        query: Any,
+        k: int,
+        where: str | None,
+        params: Any,
+        ef: Any,
+        nprobe: Any,
+        mode: str,
+        text: str | None,
+        fusion: Any,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Run a fulltext or hybrid search: ``(ranking, plan)``; the ranking is
+        ``(ids, scores, vector distances or None, text scores or None)``."""
+        if text is None:
+            if not isinstance(query, str):
+                raise InvalidArgumentError(
+                    f"mode={mode!r} needs keyword text: pass a string query or text='...'"
+                )
+            text = query
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"text must be a str, got {type(text).__name__}")
+        if self._live.fulltext is None:
+            raise InvalidArgumentError(
+                f"collection {self.name!r} has no full-text index; create it with "
+                f"fulltext=True to use mode={mode!r} or text="
+            )
+        matching = key = None
+        if where is not None:
+            pred = self._check_predicate(where)
+            key = (where, _freeze(params))
+
+            def matching() -> np.ndarray:
+                return self._table.ids_where(pred, params)
+
+        if mode == "fulltext":
+            ids, scores, plan = self._live.search_text(text, k, key, matching)
+            return (ids, scores, None, scores), {"mode": "fulltext", **plan}
+        fz = check_fusion(fusion)
+        depth = max(k, HYBRID_DEPTH)
+        q, single = as_queries(self._embedded(query), self.dim, self.metric)
+        if not single:
+            raise InvalidArgumentError("a hybrid search takes one query, not a matrix")
+        vec = self._run(q, depth, where, params, ef, nprobe)[0]
+        t_ids, t_scores, t_plan = self._live.search_text(text, depth, key, matching)
+        fused = fuse((vec.ids[0], vec.distances[0]), (t_ids, t_scores), fz, k)
+        plan = {
+            "mode": "hybrid",
+            "fusion": fz,
+            "depth": depth,
+            "vector": vec.plan,
+            "fulltext": t_plan,
+            "k": k,
+            "results": len(fused.keys),
+        }
+        bs = fused.branch_scores
+        return (fused.keys, fused.scores, bs[:, 0], bs[:, 1]), plan
+
+    def _search_text(
+        self,
+        query: Any,
+        k: int,
+        where: str | None,
+        params: Any,
+        cols: list[str],
+        want_scores: bool,
+        ef: Any,
+        nprobe: Any,
+        mode: str,
+        text: str | None,
+        fusion: Any,
+    ) -> list[Hit]:
+        if mode == "vector":
+            raise InvalidArgumentError(
+                "text= is the keyword text of mode='hybrid' or 'fulltext'; pass mode= too"
+            )
+        (ids, scores, vdist, tscore), _ = self._text_plan(
+            query, k, where, params, ef, nprobe, mode, text, fusion
+        )
+        id_list = ids.tolist()
+        rows = self._table.rows(id_list, cols) if cols else {}
+        out = []
+        for j, (i, sc) in enumerate(zip(id_list, scores.tolist())):
+            row = dict(rows.get(i) or {}) if cols else None
+            if want_scores:
+                v = None if vdist is None or np.isnan(vdist[j]) else float(vdist[j])
+                t = None if tscore is None or np.isnan(tscore[j]) else float(tscore[j])
+                row = {**(row or {}), SCORES: {"vector": v, "text": t}}
+            out.append(Hit(i, float(sc), row))
+        return out
+
     def _probe(
         self, query: Any, k: Any, ef: int | None
     ) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -440,10 +682,18 @@ class Collection:
         params: Any = None,
         ef: int | None = None,
         nprobe: int | None = None,
+        mode: str = "vector",
+        text: str | None = None,
+        fusion: Any = None,
     ) -> dict[str, Any]:
-        """How :meth:`search` would run this query: strategy, matching rows, parameters."""
+        """How :meth:`search` would run this query: strategy, matching rows, parameters
+        (for ``mode="fulltext"``/``"hybrid"``: the mode, fusion and each branch's plan)."""
         self._check_open()
-        q, _ = as_queries(query, self.dim, self.metric)
+        if check_mode(mode) != "vector" or text is not None:
+            return self._text_plan(
+                query, check_k(k), where, params, ef, nprobe, mode, text, fusion
+            )[1]
+        q, _ = as_queries(self._embedded(query), self.dim, self.metric)
         return self._run(q, check_k(k), where, params, ef, nprobe)[0].plan
 
     def search_candidates(
@@ -521,6 +771,11 @@ class Collection:
         return self._live.search_rows(
             q, k, knob, key, lambda: self._table.ids_where(pred, params), columns, vectors
         )
+
+
+def _vector_scores(hit: Hit) -> dict[str, Any]:
+    """A vector-mode hit's per-branch scores (it was not ranked by text)."""
+    return {"vector": hit.distance, "text": None}
 
 
 def _freeze(params: Any) -> Any:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import weakref
@@ -20,6 +21,7 @@ import duckdb
 
 from vecdb._input import check_spec
 from vecdb.collection import Collection, CollectionContext
+from vecdb.embed import CallableEmbedding, resolve, stored_spec
 from vecdb.errors import (
     AlreadyExistsError,
     InternalError,
@@ -34,6 +36,7 @@ from vecdb.sql import run_sql
 from vecdb.storage.checkpoint import remove_checkpoints
 from vecdb.storage.session import Session
 from vecdb.storage.table import CatalogEntry, CollectionTable, create_catalog, read_catalog
+from vecdb.text import DOCUMENT, check_fulltext
 from vecdb.types import IdType, IndexKind, Metric
 
 __all__ = ["Database"]
@@ -83,8 +86,10 @@ class Database:
             if entry.spec is None:
                 raise InvalidArgumentError(entry.error or "unreadable catalog row")
             s = entry.spec
-            spec = check_spec(
-                s.name, s.dim, s.metric, s.index, s.index_params, s.columns, s.id_type
+            spec = dataclasses.replace(
+                check_spec(s.name, s.dim, s.metric, s.index, s.index_params, s.columns, s.id_type),
+                embedding=s.embedding,
+                fulltext=s.fulltext,
             )
             LiveIndex.check_spec(spec)
             coll = Collection(self._ctx, spec, entry.seq)
@@ -107,17 +112,35 @@ class Database:
     def create_collection(
         self,
         name: str,
-        dim: int,
+        dim: int | None = None,
         metric: Metric = "cosine",
         index: IndexKind = "hnsw",
         index_params: dict[str, Any] | None = None,
         columns: dict[str, str] | None = None,
         id_type: IdType = "int",
         exist_ok: bool = False,
+        embedding: Any = None,
+        fulltext: Any = False,
     ) -> Collection:
         """Create a collection: a table ``name(id, *columns, vec FLOAT[dim])`` and its index.
 
         With ``exist_ok=True`` an existing collection of the same definition is returned.
+
+        ``embedding`` (a provider spec such as ``"sentence-transformers/all-MiniLM-L6-v2"``,
+        ``"ollama/<model>"``, ``"openai/<model>"``, a spec dict, or any callable
+        ``list[str] -> (n, dim)``; see :mod:`vecdb.embed`) embeds documents and text
+        queries; ``dim`` is then taken from the model when not given. ``fulltext=True`` (or a
+        dict of :class:`vecdb.fulltext.TextConfig` options) keeps a BM25 index over the
+        documents. Either adds a ``document VARCHAR`` column. The provider spec (never a key)
+        and the full-text options are stored in the catalog; a plain callable cannot be, so
+        after reopening pass it again: ``db.get_collection(name, embedding=fn)``.
+
+        >>> import vecdb
+        >>> db = vecdb.connect()
+        >>> t = db.create_collection("t", embedding=lambda ts: [[1.0, len(t)] for t in ts],
+        ...                          fulltext=True)
+        >>> t.dim, t.columns
+        (2, {'document': 'VARCHAR'})
 
         >>> import vecdb
         >>> db = vecdb.connect()
@@ -126,7 +149,29 @@ class Database:
         Collection('docs', dim=4, metric='l2', index='ivf')
         """
         self._check_open()
+        fn = None
+        if embedding is not None:
+            fn = resolve(embedding, dim=dim)
+            if dim is None:
+                dim = fn.dim  # known by the provider, or a one-text probe
+            elif isinstance(fn, CallableEmbedding):
+                fn(["vecdb dimension probe"])  # a local function: check its dim now
+        elif dim is None:
+            raise InvalidArgumentError("dim is required (or pass embedding= to take it from)")
+        ft = check_fulltext(fulltext)
         spec = check_spec(name, dim, metric, index, index_params, columns, id_type)
+        if fn is not None or ft is not None:
+            if any(c.lower() == DOCUMENT for c in spec.columns):
+                raise InvalidArgumentError(
+                    "column name 'document' is reserved for the text of collections with "
+                    "embedding= or fulltext=; rename it"
+                )
+            spec = dataclasses.replace(
+                spec,
+                columns={DOCUMENT: "VARCHAR", **spec.columns},
+                embedding=None if fn is None else stored_spec(fn),
+                fulltext=ft,
+            )
         LiveIndex.check_spec(spec)  # the backend's own checks, before anything is written
         with self._catalog_lock:
             if name in self._broken:
@@ -167,12 +212,17 @@ class Database:
                 if not isinstance(err, InvalidArgumentError):
                     err = InvalidArgumentError(str(err))
                 raise err from e
-            coll = Collection(self._ctx, spec, seq=0)
+            coll = Collection(self._ctx, spec, seq=0, embedding=fn)
             self._collections[name] = coll
             return coll
 
-    def get_collection(self, name: str) -> Collection:
-        """The collection called ``name``, or :class:`NotFoundError`."""
+    def get_collection(self, name: str, embedding: Any = None) -> Collection:
+        """The collection called ``name``, or :class:`NotFoundError`.
+
+        ``embedding`` gives the collection its embedding function again: needed after
+        reopening a collection created with a plain callable (which cannot be saved), or to
+        pass options a spec does not keep (an ``api_key``).
+        """
         self._check_open()
         coll = self._collections.get(name)
         if coll is None and name in self._broken:
@@ -184,6 +234,8 @@ class Database:
             raise NotFoundError(
                 f"collection {name!r} does not exist; existing: {self.list_collections()}"
             )
+        if embedding is not None:
+            coll.set_embedding_function(embedding)
         return coll
 
     def list_collections(self) -> list[str]:

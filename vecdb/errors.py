@@ -30,6 +30,7 @@ __all__ = [
     "PermissionDeniedError",
     "UnauthenticatedError",
     "DatabaseLockedError",
+    "ServiceUnavailableError",
     "ResourceExhaustedError",
     "InternalError",
     "ServiceUnavailableError",
@@ -175,8 +176,9 @@ class InternalError(VecdbError):
 
 
 class ServiceUnavailableError(InternalError, ConnectionError):
-    """The service cannot answer now: unreachable, shutting down, or past a deadline
-    (HTTP 503, UNAVAILABLE). Retrying later may succeed."""
+    """The service, or one vecdb depends on (an embedding endpoint), cannot answer now:
+    unreachable, shutting down, or past a deadline (HTTP 503, UNAVAILABLE). Retrying later
+    may succeed."""
 
     code = "UNAVAILABLE"
     http_status = 503

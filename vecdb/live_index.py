@@ -36,6 +36,7 @@ import pyarrow as pa
 from vecdb import planner
 from vecdb._input import normalize
 from vecdb.errors import InvalidArgumentError
+from vecdb.fulltext import FullTextIndex, TextConfig
 from vecdb.index import INDEX_TYPES, HnswIndex, VectorIndex, VectorStore
 from vecdb.planner import AllowList
 from vecdb.row_store import RowStore
@@ -127,14 +128,27 @@ class LiveIndex:
         self._rows_since_ckpt = 0
         self._allow: OrderedDict[Any, tuple[int, AllowList]] = OrderedDict()
         store = VectorStore(spec.dim, spec.id_type)  # type: ignore[arg-type]
-        self._swap(store, self._new_index(store), RowStore(self.row_types))
+        self._swap(store, self._new_index(store), RowStore(self.row_types), self._new_fulltext())
+
+    def _new_fulltext(self) -> FullTextIndex | None:
+        """An empty full-text index when the collection has one, else None."""
+        cfg = self.spec.fulltext
+        return None if cfg is None else FullTextIndex(TextConfig.from_dict(cfg))
 
     def _new_index(self, store: VectorStore) -> VectorIndex:
         spec = self.spec
         return INDEX_TYPES[spec.index](spec.dim, spec.metric, spec.index_params, store)
 
-    def _swap(self, store: VectorStore, index: VectorIndex, rows: RowStore) -> None:
+    def _swap(
+        self,
+        store: VectorStore,
+        index: VectorIndex,
+        rows: RowStore,
+        fulltext: FullTextIndex | None,
+    ) -> None:
         self.store, self.index, self.rows = store, index, rows
+        #: the BM25 index over ``document``, keyed by the store's labels (None without one)
+        self.fulltext = fulltext
         #: the index when it is HNSW (what :meth:`probe` serves), else None
         self.hot: HnswIndex | None = index if isinstance(index, HnswIndex) else None
         self.version += 1
@@ -166,10 +180,14 @@ class LiveIndex:
                         )
                         known = labels >= 0
                         rows.put(labels[known], tbl.filter(pa.array(known)))
-                self._swap(store, index, rows)
+                ft = None
+                if self.spec.fulltext is not None:  # damaged: DamagedCheckpointError (ValueError)
+                    ft = FullTextIndex.load(path, TextConfig.from_dict(self.spec.fulltext))
+                self._swap(store, index, rows, ft)
                 changed = table.changed_since(seq)
                 if len(changed):
-                    self.apply(*self._prepared(table.current(changed)))
+                    found, vectors, gone, stored = self._prepared(table.current(changed))
+                    self.apply(found, vectors, gone, stored, self.texts_of(table, found))
                 self.ckpt_seq = seq
                 if table.count() == self.store.n_alive:
                     return
@@ -213,10 +231,31 @@ class LiveIndex:
         if show:
             print(f"\rvecdb: indexing {name}: {n} rows ...", end="", file=sys.stderr)
         index.rebuild()
+        ft = self._new_fulltext()
+        if ft is not None:
+            if show:
+                print(f"\rvecdb: full-text indexing {name}: {n} rows ...", end="", file=sys.stderr)
+            ft = FullTextIndex.build(
+                (
+                    (store.labels_for_ids(self._id_array(ids)), docs)
+                    for ids, docs in table.scan_documents()
+                ),
+                ft.config,
+            )
         if show:
             print(f" done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         with self.rw.write():
-            self._swap(store, index, rows)
+            self._swap(store, index, rows, ft)
+
+    def _id_array(self, ids: list[Any]) -> np.ndarray:
+        return np.asarray(ids, dtype=object if self.spec.id_type == "str" else np.int64)
+
+    def texts_of(self, table: CollectionTable, ids: np.ndarray) -> list[str | None] | None:
+        """The documents of ``ids`` as DuckDB holds them now (None without full text)."""
+        if self.fulltext is None or len(ids) == 0:
+            return None
+        docs = table.documents(ids.tolist())
+        return [docs.get(i) for i in ids.tolist()]
 
     # ---- writes ----------------------------------------------------------------------------
     def apply(
@@ -225,21 +264,30 @@ class LiveIndex:
         prepared: np.ndarray,
         gone: np.ndarray | None,
         rows: pa.Table | None = None,
+        texts: list[str | None] | None = None,
     ) -> None:
-        """Apply committed changes to the store, the index and the row store, atomically for
-        readers. ``rows`` holds the written rows' id and columns as DuckDB stored them (any
-        order); a row it lacks keeps its old values."""
+        """Apply committed changes to the store, the indexes and the row store, atomically
+        for readers. ``rows`` holds the written rows' id and columns as DuckDB stored them
+        (any order); a row it lacks keeps its old values. ``texts`` are the documents of
+        ``ids`` (required with a full-text index; None leaves a row out of full-text search)."""
+        ft = self.fulltext
+        if ft is not None and len(ids) and (texts is None or len(texts) != len(ids)):
+            raise InvalidArgumentError("internal: a full-text collection needs every document")
         with self.rw.write():
             if gone is not None and len(gone):
                 killed = self.store.remove(gone)
                 self.index.remove(killed)
                 self.rows.clear(killed)
+                if ft is not None:
+                    ft.delete(killed)
             if len(ids):
                 labels = self.store.upsert(ids, prepared)
                 self.index.add(labels, prepared)
                 if rows is not None and self.row_types:
                     row_ids = rows.column("id").to_numpy(zero_copy_only=False)
                     self.rows.put(self._labels_of(self.store, row_ids), rows)
+                if ft is not None:
+                    ft.upsert(labels, texts)  # type: ignore[arg-type]
             self.version += 1
             self._allow.clear()
 
@@ -263,7 +311,10 @@ class LiveIndex:
         index = self._new_index(store)
         index.rebuild()
         with self.rw.write():
-            self._swap(store, index, rows)
+            ft = self.fulltext
+            if ft is not None:
+                ft.relabel(live)  # the new store's label i is the old live[i]
+            self._swap(store, index, rows, ft)
         if save:
             self.checkpoint(table)
 
@@ -303,7 +354,10 @@ class LiveIndex:
             seq = table.seq
 
             def save(path: Path) -> list[str]:
-                return self.store.save(path) + self.index.save(path)
+                files = self.store.save(path) + self.index.save(path)
+                if self.fulltext is not None:
+                    files += self.fulltext.save(path)
+                return files
 
             write_checkpoint(self.directory, seq, self.spec.config(), save)
             self.ckpt_seq = seq
@@ -452,3 +506,64 @@ class LiveIndex:
             except KeyError:  # emptied by a concurrent reader
                 break
         return allow
+
+    def search_text(
+        self,
+        query: str,
+        k: int,
+        allow_key: Any = None,
+        matching_ids: Callable[[], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """BM25 search: the ``k`` best ids and their scores, and the plan info.
+
+        With ``matching_ids`` only those rows are ranked (the same cached allow-list as the
+        vector search uses), so the result holds ``min(k, matching rows that contain a query
+        term)`` ids."""
+        ft = self.fulltext
+        if ft is None:
+            raise InvalidArgumentError(
+                f"collection {self.spec.name!r} has no full-text index; create it with "
+                "fulltext=True to search by keywords"
+            )
+        with self.rw.read():
+            allow = None if matching_ids is None else self._allowlist(allow_key, matching_ids)
+            labels, scores = ft.search(query, k, None if allow is None else allow.labels)
+            ids = self.store.ids[labels]
+            info = {
+                "strategy": "fulltext",
+                "engine": "bm25",
+                "matching_rows": ft._n_live if allow is None else len(allow.labels),
+                "total_rows": self.store.n_alive,
+                "documents": len(ft),
+                "k": k,
+                "candidates": len(ids),
+            }
+        return ids, scores, info
+
+    def text_scores(self, query: str, ids: np.ndarray) -> np.ndarray:
+        """BM25 scores of given ids for ``query`` (0 where none); NaN without an index."""
+        ft = self.fulltext
+        if ft is None or len(ids) == 0:
+            return np.full(len(ids), np.nan)
+        with self.rw.read():
+            labels = self.store.labels_for_ids(ids)
+            out = np.zeros(len(ids))
+            ok = labels >= 0
+            if ok.any():
+                out[ok] = ft.score(query, labels[ok])
+        return out
+
+    def text_matches(
+        self,
+        query: str,
+        allow_key: Any = None,
+        matching_ids: Callable[[], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Ids of every (matching) row whose document contains a query term."""
+        ft = self.fulltext
+        if ft is None:
+            return self.store.ids[:0]
+        with self.rw.read():
+            allow = None if matching_ids is None else self._allowlist(allow_key, matching_ids)
+            labels = ft.matches(query, None if allow is None else allow.labels)
+            return self.store.ids[labels]

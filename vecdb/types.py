@@ -79,13 +79,25 @@ class CollectionSpec:
     index_params: dict[str, Any]
     columns: dict[str, str]
     id_type: str
+    #: the embedding function's persisted spec (``vecdb.embed.stored_spec``), or None
+    embedding: dict[str, Any] | None = None
+    #: the full-text configuration (``vecdb.fulltext.TextConfig.to_dict``), or None (no index)
+    fulltext: dict[str, Any] | None = None
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the collection has a ``document`` column (an embedding or full text)."""
+        return self.embedding is not None or self.fulltext is not None
 
     def config(self) -> dict[str, Any]:
         """The part of the spec an index checkpoint depends on."""
-        return {
+        out = {
             "dim": self.dim,
             "metric": self.metric,
             "index": self.index,
             "index_params": self.index_params,
             "id_type": self.id_type,
         }
+        if self.fulltext is not None:  # absent otherwise: older checkpoints stay valid
+            out["fulltext"] = self.fulltext
+        return out

@@ -54,7 +54,7 @@ class RestDatabase:
             raise error_from_code(err["code"], err["message"])
         return data
 
-    def create_collection(self, name: str, dim: int, **kw: Any) -> RestCollection:
+    def create_collection(self, name: str, dim: int | None = None, **kw: Any) -> RestCollection:
         info = self.request("POST", "/v1/collections", {"name": name, "dim": dim, **kw})
         return RestCollection(self, info)
 
@@ -93,11 +93,13 @@ class RestCollection:
     def describe(self) -> dict[str, Any]:
         return self.db.request("GET", f"/v1/collections/{self.name}")
 
-    def add(self, ids: Any, vectors: Any, rows: Any = None) -> int:
-        return self._post("add", {"ids": ids, "vectors": vectors, "rows": rows})["count"]
+    def add(self, ids: Any, vectors: Any = None, rows: Any = None, documents: Any = None) -> int:
+        body = {"ids": ids, "vectors": vectors, "rows": rows, "documents": documents}
+        return self._post("add", body)["count"]
 
-    def upsert(self, ids: Any, vectors: Any, rows: Any = None) -> int:
-        return self._post("upsert", {"ids": ids, "vectors": vectors, "rows": rows})["count"]
+    def upsert(self, ids: Any, vectors: Any = None, rows: Any = None, documents: Any = None) -> int:
+        body = {"ids": ids, "vectors": vectors, "rows": rows, "documents": documents}
+        return self._post("upsert", body)["count"]
 
     def delete(self, ids: Any = None, where: str | None = None, params: Any = None) -> int:
         return self._post("delete", {"ids": ids, "where": where, "params": params})["count"]
@@ -117,6 +119,9 @@ class RestCollection:
         self._post("compact", {})
 
     def search(self, query: Any, k: int = 10, **kw: Any) -> Any:
+        if isinstance(query, str):
+            res = self._post("search", {"query_text": query, "k": k, **kw})["results"]
+            return [Hit(h["id"], h["distance"], h["row"]) for h in res[0]]
         try:
             q = np.asarray(query, dtype=np.float32)
         except ValueError as e:
@@ -127,6 +132,8 @@ class RestCollection:
         return lists[0] if q.ndim == 1 else lists
 
     def explain(self, query: Any, k: int = 10, **kw: Any) -> dict[str, Any]:
+        if isinstance(query, str):
+            return self._post("explain", {"query_text": query, "k": k, **kw})
         return self._post("explain", {"vector": np.asarray(query, np.float32), "k": k, **kw})
 
 

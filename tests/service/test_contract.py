@@ -262,3 +262,64 @@ def test_errors(backend: Any, case: str) -> None:
     # a rejected request changes nothing
     assert c.count() == N
     assert backend.list_collections() == ["docs"]
+
+
+# ---- text (#12): documents, embedding by the server, fulltext and hybrid ----------------------
+TEXT_DOCS = [
+    "vector database for embeddings",
+    "full text search with bm25 ranking",
+    "hybrid search fuses vector and keyword rankings",
+    "a cooking recipe for apple pie",
+    "durable storage on duckdb",
+    "keyword search in documents",
+]
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def make_text(db: Any) -> Any:
+    c = db.create_collection("texts", embedding=MODEL, fulltext=True, columns={"year": "INTEGER"})
+    ids = list(range(1, len(TEXT_DOCS) + 1))
+    rows = [{"year": 2020 + i} for i in range(len(TEXT_DOCS))]
+    assert c.add(ids=ids, documents=TEXT_DOCS, rows=rows) == len(TEXT_DOCS)
+    return c
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_text_documents_and_modes(backend: Any) -> None:
+    """Add with documents (embedded by the server), the three modes, where on each,
+    include document: the same answers on every transport as the embedded engine."""
+    if type(backend).__name__ == "ShardedDatabase":
+        pytest.skip("documents, embeddings and full text are not sharded yet (a follow-up)")
+    c = make_text(backend)
+    with vecdb.connect() as ref_db:
+        ref = make_text(ref_db)
+        for mode in ("vector", "fulltext", "hybrid"):
+            for where in (None, "year >= 2022"):
+                got = c.search(
+                    "keyword search", k=3, mode=mode, where=where, include=["document", "year"]
+                )
+                want = ref.search(
+                    "keyword search", k=3, mode=mode, where=where, include=["document", "year"]
+                )
+                assert [h.id for h in got] == [h.id for h in want], (mode, where)
+                np.testing.assert_allclose(
+                    [h.distance for h in got], [h.distance for h in want], rtol=1e-4, atol=1e-5
+                )
+                assert all(h.row["document"] == TEXT_DOCS[h.id - 1] for h in got)
+                if where:
+                    assert all(h.row["year"] >= 2022 for h in got)
+        fts = c.search("search ranking", k=5, mode="fulltext")
+        assert fts[0].id == 2 and {h.id for h in fts} == {2, 3, 6}
+        w = c.search(
+            "search",
+            k=5,
+            mode="hybrid",
+            text="recipe",
+            fusion={"method": "weighted", "vector": 0.2, "text": 0.8},
+        )
+        assert w[0].id == 4
+        # own vectors with documents
+        c.upsert(ids=[99], vectors=[[0.1] * 384], documents=["zebra stripes"])
+        assert [h.id for h in c.search("zebra", k=3, mode="fulltext")] == [99]
+        plan = c.explain("keyword", k=2, mode="hybrid")
+        assert plan["mode"] == "hybrid" and plan["fusion"]["method"] == "rrf"

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import threading
@@ -229,23 +230,44 @@ class RemoteDatabase:
     def create_collection(
         self,
         name: str,
-        dim: int,
+        dim: int | None = None,
         metric: str = "cosine",
         index: str = "hnsw",
         index_params: dict[str, Any] | None = None,
         columns: dict[str, str] | None = None,
         id_type: str = "int",
         exist_ok: bool = False,
+        embedding: str | dict[str, Any] | None = None,
+        fulltext: bool | dict[str, Any] = False,
     ) -> RemoteCollection:
-        """Create a collection on the server (see :meth:`vecdb.Database.create_collection`)."""
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        """Create a collection on the server (see :meth:`vecdb.Database.create_collection`).
+
+        ``embedding`` is a provider spec (a string or dict, not a callable): the server
+        embeds documents and text queries with it, so it must be able to reach the model."""
+        if dim is None and embedding is None:
+            raise InvalidArgumentError("dim is required (or pass embedding= to take it from)")
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
             raise InvalidArgumentError(f"dim must be a positive integer, got {dim!r}")
+        if embedding is not None and not isinstance(embedding, (str, dict)):
+            raise InvalidArgumentError(
+                "a remote collection's embedding is a provider spec the server can load "
+                "(e.g. 'sentence-transformers/all-MiniLM-L6-v2'), not a Python callable"
+            )
         for what, v in (("name", name), ("metric", metric), ("index", index), ("id_type", id_type)):
             if not isinstance(v, str):
                 raise InvalidArgumentError(f"{what} must be a string, got {v!r}")
         req = pb.CreateCollectionRequest(
-            name=name, dim=int(dim), metric=metric, index=index, id_type=id_type, exist_ok=exist_ok
+            name=name,
+            dim=int(dim or 0),
+            metric=metric,
+            index=index,
+            id_type=id_type,
+            exist_ok=exist_ok,
+            embedding=codec.json_or_none(embedding),
+            fulltext="" if fulltext is False else codec.json_or_none(fulltext),
         )
+        if fulltext is True:
+            req.fulltext = "true"
         if index_params is not None:
             if not isinstance(index_params, dict):
                 raise InvalidArgumentError("index_params must be a dict")
@@ -326,6 +348,8 @@ class RemoteCollection:
         self.columns = {c.name: c.type for c in info.columns}
         self.id_type = info.id_type
         self._count = int(info.count)
+        self.embedding = json.loads(info.embedding) if info.embedding else None
+        self.fulltext = json.loads(info.fulltext) if info.fulltext else None
 
     def describe(self) -> dict[str, Any]:
         """``{name, dim, metric, index, index_params, columns, id_type, count}``, fresh."""
@@ -339,6 +363,8 @@ class RemoteCollection:
             "index_params": dict(self.index_params),
             "columns": dict(self.columns),
             "id_type": self.id_type,
+            "embedding": self.embedding,
+            "fulltext": self.fulltext,
             "count": self._count,
         }
 
@@ -347,16 +373,30 @@ class RemoteCollection:
 
     # -- writes ---------------------------------------------------------------------
 
-    def add(self, ids: Any = None, vectors: Any = None, rows: Any = None) -> int:
-        """Insert new rows; AlreadyExistsError if an id exists (nothing is written)."""
-        return self._write(ids, vectors, rows, pb.UpsertRequest.ADD)
+    def add(
+        self, ids: Any = None, vectors: Any = None, rows: Any = None, documents: Any = None
+    ) -> int:
+        """Insert new rows; AlreadyExistsError if an id exists (nothing is written).
+        Documents without vectors are embedded by the server."""
+        return self._write(ids, vectors, rows, pb.UpsertRequest.ADD, documents)
 
-    def upsert(self, ids: Any = None, vectors: Any = None, rows: Any = None) -> int:
+    def upsert(
+        self, ids: Any = None, vectors: Any = None, rows: Any = None, documents: Any = None
+    ) -> int:
         """Insert or replace rows, streamed to the server and applied as one atomic batch."""
-        return self._write(ids, vectors, rows, pb.UpsertRequest.UPSERT)
+        return self._write(ids, vectors, rows, pb.UpsertRequest.UPSERT, documents)
 
     @_text_checked
-    def _write(self, ids: Any, vectors: Any, rows: Any, mode: int) -> int:
+    def _write(self, ids: Any, vectors: Any, rows: Any, mode: int, documents: Any = None) -> int:
+        if documents is not None:
+            if isinstance(documents, str):
+                raise InvalidArgumentError("documents must be a list of strings, one per id")
+            documents = list(documents)
+            if vectors is not None and any(v is None for v in vectors):
+                raise InvalidArgumentError(
+                    "a remote write takes vectors for all rows or none (the server embeds "
+                    "documents when vectors is None)"
+                )
         if _is_table(ids):
             if vectors is not None or rows is not None:
                 raise InvalidArgumentError("pass either a table or ids/vectors/rows, not both")
@@ -378,6 +418,8 @@ class RemoteCollection:
             ids = list(ids)
         n = len(ids) if ids is not None else (arr.shape[0] if arr is not None else 0)
         row_bytes = (arr.shape[1] * 4 if arr is not None else 0) + (64 if rows else 0) + 16
+        if documents is not None:
+            row_bytes += 256 + max((len(d) for d in documents if d), default=0)
         step = max(1, _CHUNK_BYTES // row_bytes)
         name = self.name
         rows_list = list(rows) if rows is not None else None
@@ -398,6 +440,8 @@ class RemoteCollection:
                 if rows_list is not None:
                     for r in rows_list[start:end]:
                         codec.row_to_pb(r, req.rows.add())
+                if documents is not None:
+                    codec.documents_to_pb(documents[start:end], req)
                 yield req
                 first = False
                 start = end
@@ -462,8 +506,19 @@ class RemoteCollection:
         include: Any = None,
         ef: int | None = None,
         nprobe: int | None = None,
+        mode: str | None = None,
+        text: str | None = None,
+        fusion: Any = None,
     ) -> list[Any]:
-        """The ``k`` nearest rows: a list of Hit for a 1-D query, one list per row for 2-D."""
+        """The ``k`` nearest rows: a list of Hit for a 1-D query, one list per row for 2-D.
+
+        A str query is embedded by the server; ``mode``, ``text`` and ``fusion`` as in
+        :meth:`vecdb.Collection.search`."""
+        if isinstance(query, str):
+            req = pb.SearchRequest(collection=self.name, single=True, query_text=query)
+            return self._search(
+                req, True, k, where, params, include, ef, nprobe, mode, text, fusion
+            )
         if (
             type(query) is np.ndarray
             and query.dtype == np.float32
@@ -485,6 +540,25 @@ class RemoteCollection:
             vb.packed_f32 = q.tobytes() if _LITTLE else q.astype("<f4").tobytes()
         else:
             codec.pack_vectors(q, vb)
+        return self._search(
+            req, q.ndim == 1, k, where, params, include, ef, nprobe, mode, text, fusion
+        )
+
+    def _search(
+        self,
+        req: Any,
+        single: bool,
+        k: Any,
+        where: Any,
+        params: Any,
+        include: Any,
+        ef: Any,
+        nprobe: Any,
+        mode: Any,
+        text: Any,
+        fusion: Any,
+    ) -> list[Any]:
+        _set_text(req, mode, text, fusion)
         _set_int(req, "k", k)
         try:
             if where is not None:
@@ -508,7 +582,7 @@ class RemoteCollection:
                 out.append(list(map(_new_hit, zip(ids, qr.distances, rows, strict=False))))
             else:
                 out.append(list(map(_new_hit, zip(ids, qr.distances, repeat(None)))))
-        return out[0] if q.ndim == 1 else out
+        return out[0] if single else out
 
     @_text_checked
     def explain(
@@ -519,11 +593,17 @@ class RemoteCollection:
         params: Any = None,
         ef: int | None = None,
         nprobe: int | None = None,
+        mode: str | None = None,
+        text: str | None = None,
+        fusion: Any = None,
     ) -> dict[str, Any]:
         """The plan a search would use: strategy, estimated/matching rows, index params."""
-        q = codec.as_float32_matrix(query, "query")
         req = pb.ExplainRequest(collection=self.name)
-        codec.pack_vectors(q, req.query)
+        if isinstance(query, str):
+            req.query_text = query
+        else:
+            codec.pack_vectors(codec.as_float32_matrix(query, "query"), req.query)
+        _set_text(req, mode, text, fusion)
         _set_int(req, "k", k)
         if where is not None:
             if not isinstance(where, str):
@@ -534,6 +614,22 @@ class RemoteCollection:
         _set_int(req, "ef", ef)
         _set_int(req, "nprobe", nprobe)
         return codec.map_from_pb(self._db._call("Explain", req).info)
+
+
+def _set_text(req: Any, mode: Any, text: Any, fusion: Any) -> None:
+    """The text options of a Search/Explain request (left unset when None)."""
+    if mode is not None:
+        if not isinstance(mode, str) or not mode:
+            raise InvalidArgumentError(
+                f"mode must be 'vector', 'fulltext' or 'hybrid', got {mode!r}"
+            )
+        req.mode = mode
+    if text is not None:
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"text must be a str, got {type(text).__name__}")
+        req.text = text
+    if fusion is not None:
+        req.fusion = codec.json_or_none(fusion)
 
 
 def _set_int(req: Any, field: str, value: Any) -> None:

@@ -390,3 +390,59 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, (set, frozenset)):
         return sorted(o, key=repr)
     return str(o)
+
+
+# ---- text (#12) -------------------------------------------------------------------------------
+
+
+def documents_to_pb(documents: Any, out: Any) -> None:
+    """``documents`` (a list of str or None) into an UpsertRequest's documents fields."""
+    if documents is None:
+        return
+    docs = list(documents)
+    out.documents.extend("" if d is None else d for d in docs)
+    if any(d is None for d in docs):
+        out.document_null.extend(d is None for d in docs)
+
+
+def documents_from_pb(req: Any) -> list[Any] | None:
+    """An UpsertRequest's documents as a list of str or None (None when it has none)."""
+    if not req.documents:
+        return None
+    docs: list[Any] = list(req.documents)
+    if req.document_null:
+        docs = [None if null else d for d, null in zip(docs, req.document_null)]
+    return docs
+
+
+def json_or_none(value: Any) -> str:
+    """An option (fusion, spec dict) as JSON for a string field; None -> ""."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def fusion_from_pb(text: str) -> Any:
+    """A fusion field back: "" -> None, JSON object -> dict, else the method name."""
+    if not text:
+        return None
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            raise InvalidArgumentError(f"fusion is not valid JSON: {e}") from None
+    return text
+
+
+def fulltext_from_pb(text: str) -> Any:
+    """A create request's fulltext field: "" -> False, "true" -> True, JSON -> options."""
+    if not text or text.strip().lower() == "false":
+        return False
+    if text.strip().lower() == "true":
+        return True
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise InvalidArgumentError(f"fulltext is not 'true' or a JSON object: {e}") from None

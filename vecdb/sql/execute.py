@@ -40,6 +40,7 @@ from vecdb.sql import confine, verify
 from vecdb.sql.analyze import CollectionInfo
 from vecdb.sql.parse import Statement, bind_params, parse
 from vecdb.sql.plan import Plan, plan
+from vecdb.sql.text import bind_text
 from vecdb.storage.table import indexed_by, name_index
 
 __all__ = ["run_sql", "explain", "catalog_of", "PLAN_CACHE_SIZE", "map_error"]
@@ -267,6 +268,8 @@ def run_sql(db: Any, query: str, params: Any = None, read_only: bool = False) ->
             _check_read_only(statement, Plan("exact", None))
         return _explain(db, state, entry, params, statement.explain == "analyze")
     values = bind_params(statement, params)
+    if statement.text_sites:
+        bind_text(db, statement.text_sites, values)
     p = _get_plan(db, state, entry, values)
     if read_only:
         _check_read_only(statement, p)

@@ -34,6 +34,7 @@ from vecdb.errors import (
     VecdbError,
 )
 from vecdb.sql import verify
+from vecdb.sql.text import lift_text_functions
 
 __all__ = ["Statement", "parse", "bind_params", "DIALECT"]
 
@@ -89,6 +90,8 @@ class Statement:
     confined: bool = False
     #: literal vectors (``cosine(vec, [1, 0, 0])``) turned into parameters, bound per call
     literals: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    #: embed()/bm25()/match() calls replaced by parameters (see :mod:`vecdb.sql.text`)
+    text_sites: tuple[Any, ...] = ()
 
     @property
     def read_only(self) -> bool:
@@ -198,8 +201,9 @@ def parse(text: str, *, confined: bool = False) -> Statement:
     if expected is not None and kind not in expected:
         raise _disagree(confined, f"DuckDB reads a {kind} statement, sqlglot a {sorted(expected)}")
     tree, style, names = _normalize_params(tree)
+    text_sites = lift_text_functions(tree)  # before literals: embed() is a vector argument
     literals = _lift_literal_vectors(tree)
-    return Statement(text, tree, explain, style, names, body, kind, confined, literals)
+    return Statement(text, tree, explain, style, names, body, kind, confined, literals, text_sites)
 
 
 def _number_value(node: exp.Expression) -> float | None:

@@ -134,7 +134,7 @@ def _checked_text(statement: Statement) -> str:
     Trusted (embedded) callers get their own text. Confined callers get text regenerated from
     the checked tree: DuckDB never sees a character of theirs that vecdb did not parse.
     """
-    if not statement.confined:
+    if not statement.confined and not statement.text_sites:
         return statement.body
     tree = statement.tree
     if isinstance(tree, exp.Show):
@@ -254,7 +254,12 @@ def _passthrough(
         out = _vector_types(rewrite_functions(tree, dims))
         sql = _sql(out)
         return Plan(kind, sql, _params_in(out), False, (), expected, sql, analysis.reasons, deps)
-    if not analysis.vector_params and not _has_vector_function(tree) and not _has_vector_type(tree):
+    if (
+        not analysis.vector_params
+        and not _has_vector_function(tree)
+        and not _has_vector_type(tree)
+        and not statement.text_sites  # lifted text functions: run the rewritten tree
+    ):
         # nothing to rewrite: DuckDB gets the text exactly as written
         return Plan(
             kind,

@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS _vecdb.index_names (
     name VARCHAR PRIMARY KEY,
     collection VARCHAR NOT NULL
 );
+-- added for text (documents, embedding spec, full-text config): databases created before it
+-- gain the column on open, NULL for their collections
+ALTER TABLE _vecdb.collections ADD COLUMN IF NOT EXISTS text VARCHAR;
 """
 
 
@@ -107,12 +110,13 @@ class CatalogEntry(NamedTuple):
 def read_catalog(con: Cursor) -> list[CatalogEntry]:
     """Every collection's catalog entry, by name; a damaged row is reported, not raised."""
     rows = con.execute(
-        "SELECT name, dim, metric, index_kind, index_params, columns, id_type, seq "
+        "SELECT name, dim, metric, index_kind, index_params, columns, id_type, seq, text "
         "FROM _vecdb.collections ORDER BY name"
     ).fetchall()
     out = []
     for r in rows:
         try:
+            t = json.loads(r[8]) if r[8] else {}
             spec = CollectionSpec(
                 name=r[0],
                 dim=r[1],
@@ -121,6 +125,8 @@ def read_catalog(con: Cursor) -> list[CatalogEntry]:
                 index_params=json.loads(r[4]),
                 columns=dict(json.loads(r[5])),
                 id_type=r[6],
+                embedding=t.get("embedding"),
+                fulltext=t.get("fulltext"),
             )
         except (ValueError, TypeError) as e:
             out.append(CatalogEntry(r[0], None, r[7], f"unreadable catalog row: {e}"))
@@ -157,7 +163,8 @@ class CollectionTable:
         )
         cur.execute(f"CREATE TABLE _vecdb.{quote('log_' + spec.name)} (seq BIGINT, id {id_sql})")
         cur.execute(
-            "INSERT INTO _vecdb.collections VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            "INSERT INTO _vecdb.collections (name, dim, metric, index_kind, index_params, "
+            "columns, id_type, seq, text) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
             [
                 spec.name,
                 spec.dim,
@@ -166,6 +173,9 @@ class CollectionTable:
                 json.dumps(spec.index_params),
                 json.dumps(list(spec.columns.items())),
                 spec.id_type,
+                json.dumps({"embedding": spec.embedding, "fulltext": spec.fulltext})
+                if spec.has_text
+                else None,
             ],
         )
 
@@ -374,6 +384,26 @@ class CollectionTable:
         )
         got, vecs = self.split_vectors(tbl)
         return dict(zip(got.tolist(), vecs))
+
+    def documents(self, ids: list[Any]) -> dict[Any, str | None]:
+        """``id -> document`` for the ids that exist (collections with text only)."""
+        if not ids:
+            return {}
+        tbl = self._arrow(
+            f"SELECT id, document FROM {self.sql_name} WHERE id IN (SELECT unnest($ids))",
+            {"ids": ids},
+        )
+        return dict(zip(tbl.column("id").to_pylist(), tbl.column("document").to_pylist()))
+
+    def scan_documents(self, batch_rows: int = 50_000) -> Iterator[tuple[list[Any], list[Any]]]:
+        """Every row's id and document, in batches (for rebuilding a full-text index)."""
+        reader = (
+            self._cursor()
+            .sql(f"SELECT id, document FROM {self.sql_name}")
+            .to_arrow_reader(batch_rows)
+        )
+        for batch in reader:
+            yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
 
     def split_vectors(self, tbl: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """The ``id`` and ``vec`` columns of an Arrow table as numpy (ids, float32 matrix)."""
