@@ -65,6 +65,12 @@ class Database:
         if path is not None and str(path) != ":memory:":
             self._root = Path(path)
         self.path: str | None = None if self._root is None else str(self._root)
+        if self._root is not None and (self._root / "vecdb-shards.json").exists():
+            # the layout file of vecdb.sharded: its data lives in DIR/shard-<i>, not here
+            raise InvalidArgumentError(
+                f"{self._root} holds a sharded database; open it with "
+                "vecdb.connect(path, shards=N) (N as recorded in vecdb-shards.json)"
+            )
         self._session = Session(self._root, confined, memory_limit)
         self._release = weakref.finalize(self, self._session.close)
         session = self._session

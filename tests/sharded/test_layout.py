@@ -92,3 +92,13 @@ def test_fanout_plans() -> None:
     ):
         with pytest.raises(UnsupportedQueryError, match="vector searches"):
             fanout_plan(parse(sql), {}, cols)
+
+
+def test_a_sharded_directory_does_not_open_unsharded(tmp_path) -> None:  # noqa: ANN001
+    import vecdb
+    from vecdb.errors import InvalidArgumentError
+
+    (tmp_path / "vecdb-shards.json").write_text('{"shards": 2}')
+    with pytest.raises(InvalidArgumentError, match="shards="):
+        vecdb.connect(str(tmp_path))
+    assert not (tmp_path / "vecdb.duckdb").exists()
