@@ -518,14 +518,7 @@ class Collection:
             ]
         if want_scores:
             out = [
-                [
-                    Hit(
-                        h.id,
-                        h.distance,
-                        {**(h.row or {}), SCORES: {"vector": h.distance, "text": None}},
-                    )
-                    for h in hits
-                ]
+                [Hit(h.id, h.distance, {**(h.row or {}), SCORES: _vector_scores(h)}) for h in hits]
                 for hits in out
             ]
         return out[0] if single else out

@@ -59,10 +59,12 @@ def _con() -> duckdb.DuckDBPyConnection:
     return _scratch
 
 
+@lru_cache(maxsize=2048)
 def kinds(text: str) -> tuple[str, ...]:
     """DuckDB's statement kinds of ``text`` in order (``StatementType`` names).
 
-    Raises SQLParseError with DuckDB's message when DuckDB cannot parse the text.
+    Cached by text: parse, plan verification and the DuckDB-tree check all ask about the
+    same few texts. Raises SQLParseError with DuckDB's message when DuckDB cannot parse it.
     """
     try:
         statements = duckdb.extract_statements(text)
