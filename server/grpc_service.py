@@ -28,6 +28,7 @@ from vecdb.errors import InvalidArgumentError, PermissionDeniedError, VecdbError
 from vecdb.rpc import codec
 from vecdb.rpc.v1 import vecdb_pb2 as pb
 from vecdb_server.core import ServiceCore, as_vecdb_error
+from vecdb_server.health import CoreHealthServicer
 
 log = logging.getLogger("vecdb.server.grpc")
 
@@ -426,7 +427,7 @@ class GrpcServer:
         )
         # registered methods: core matches the path, no per-call generic-handler lookup
         self.server.add_registered_method_handlers(SERVICE_NAME, method_handlers(core))
-        self.health = health.HealthServicer()
+        self.health = CoreHealthServicer(core)  # NOT_SERVING while core.health() fails
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
