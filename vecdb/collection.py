@@ -61,6 +61,7 @@ from vecdb.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from vecdb.index import INDEX_TYPES
 from vecdb.live_index import LiveIndex
 from vecdb.result import Result
+from vecdb.storage.crash import crash_point
 from vecdb.storage.table import CollectionTable
 from vecdb.text import (
     DOCUMENT,
@@ -88,6 +89,7 @@ class CollectionContext:
     confined: bool  #: whether SQL predicates are confined (no files, network, settings)
     closed: Callable[[], bool]  #: whether the database was closed
     owner: object = None  #: keeps the database alive while any of its collections is in use
+    progress: Any = None  #: how long work reports progress (see :mod:`vecdb.progress`)
 
 
 class Collection:
@@ -117,7 +119,7 @@ class Collection:
         self._write_lock = threading.RLock()
         self._table = CollectionTable(ctx.cursor, spec, seq)
         directory = None if ctx.root is None else ctx.root / "index" / spec.name
-        self._live = LiveIndex(spec, directory, self._table.column_types())
+        self._live = LiveIndex(spec, directory, self._table.column_types(), ctx.progress)
 
     # ---- what it is ------------------------------------------------------------------------
     spec = property(lambda self: self._spec, doc="The collection's definition.")
@@ -300,7 +302,7 @@ class Collection:
                 raise AlreadyExistsError(
                     f"ids already exist: {shown}; use upsert() to replace them"
                 )
-            stored = self._table.write(batch, replace=replace)
+            stored = self._table.write(batch, replace=replace, progress=self._live.progress)
             self._live.apply(id_arr, prepared, None, stored, texts)
             self._live.after_write(len(id_arr), self._table)
         return len(id_arr)
@@ -345,9 +347,15 @@ class Collection:
             self._live.compact(self._table)
 
     def set_index(
-        self, index: str, metric: str | None = None, index_params: dict[str, Any] | None = None
+        self,
+        index: str,
+        metric: str | None = None,
+        index_params: dict[str, Any] | None = None,
+        *,
+        sql_name: tuple[str, bool] | None = None,
     ) -> None:
-        """Switch the ANN index (rebuilt from the stored vectors).
+        """Switch the ANN index (rebuilt from the stored vectors). ``sql_name=(name, keep)``
+        records (or forgets) the index's SQL name in the same catalog transaction.
 
         >>> import vecdb
         >>> c = vecdb.connect().create_collection("c", dim=2, index="exact")
@@ -360,8 +368,10 @@ class Collection:
         spec = CollectionSpec(s.name, s.dim, metric, index, params, s.columns, s.id_type)
         with self._write_lock:
             self._live.reconfigure(spec, self._table)  # raises before any change if it must
-            self._table.save_index_spec(spec)
+            crash_point("set_index.rebuilt")
+            self._table.save_index_spec(spec, sql_name)
             self._spec = spec
+            crash_point("set_index.committed")
             self._live.checkpoint(self._table)
 
     # ---- reads -----------------------------------------------------------------------------

@@ -31,9 +31,11 @@ from vecdb.errors import (
     from_duckdb,
 )
 from vecdb.live_index import LiveIndex
+from vecdb.progress import Progress, check_progress
 from vecdb.result import Result
 from vecdb.sql import run_sql
 from vecdb.storage.checkpoint import remove_checkpoints
+from vecdb.storage.crash import crash_point
 from vecdb.storage.session import Session
 from vecdb.storage.table import CatalogEntry, CollectionTable, create_catalog, read_catalog
 from vecdb.text import DOCUMENT, check_fulltext
@@ -58,8 +60,10 @@ class Database:
         *,
         confined: bool = False,
         memory_limit: str | None = None,
+        progress: Progress = None,
     ):
         self.confined = confined
+        progress = check_progress(progress)
         self._catalog_lock = threading.RLock()
         self._root: Path | None = None
         if path is not None and str(path) != ":memory:":
@@ -75,7 +79,7 @@ class Database:
         self._release = weakref.finalize(self, self._session.close)
         session = self._session
         self._ctx = CollectionContext(
-            session.cursor, self._root, confined, session.is_closed, owner=self
+            session.cursor, self._root, confined, session.is_closed, owner=self, progress=progress
         )
         self._collections: dict[str, Collection] = {}
         self._broken: dict[str, str] = {}  # name -> why it could not be opened
@@ -202,10 +206,12 @@ class Database:
                 # a crash inside an earlier drop_collection can leave that collection's
                 # checkpoint behind; it must never be mistaken for this new one's
                 remove_checkpoints(self._root / "index" / name)
+            crash_point("create.begin")
             cur = self._cursor()
             cur.execute("BEGIN TRANSACTION")
             try:
                 CollectionTable.create(cur, spec)
+                crash_point("create.in_txn")
                 cur.execute("COMMIT")
             except duckdb.Error as e:
                 cur.execute("ROLLBACK")
@@ -218,6 +224,7 @@ class Database:
                 if not isinstance(err, InvalidArgumentError):
                     err = InvalidArgumentError(str(err))
                 raise err from e
+            crash_point("create.committed")
             coll = Collection(self._ctx, spec, seq=0, embedding=fn)
             self._collections[name] = coll
             return coll

@@ -8,8 +8,6 @@ sees half a batch.
 
 >>> import numpy as np
 >>> from vecdb.types import Candidates, CollectionSpec
-
-log = logging.getLogger("vecdb")
 >>> live = LiveIndex(CollectionSpec("c", 2, "l2", "hnsw", {}, {}, "int"), directory=None)
 >>> live.apply(np.array([1, 2]), np.array([[0, 0], [3, 4]], np.float32), None)
 >>> ids, dists, n = live.probe(np.array([3, 3], np.float32), 1, None)
@@ -21,9 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,8 +35,10 @@ from vecdb.errors import InvalidArgumentError
 from vecdb.fulltext import FullTextIndex, TextConfig
 from vecdb.index import INDEX_TYPES, HnswIndex, VectorIndex, VectorStore
 from vecdb.planner import AllowList
+from vecdb.progress import CHUNK_ROWS, Progress, Task, chunks, track
 from vecdb.row_store import RowStore
 from vecdb.storage.checkpoint import read_checkpoint, remove_checkpoints, write_checkpoint
+from vecdb.storage.crash import crash_point
 from vecdb.storage.table import CollectionTable
 from vecdb.types import Candidates, CollectionSpec
 
@@ -117,8 +115,11 @@ class LiveIndex:
         spec: CollectionSpec,
         directory: Path | None,
         row_types: dict[str, pa.DataType] | None = None,
+        progress: Progress = None,
     ) -> None:
         self.spec = spec
+        #: how long work (rebuilds, bulk writes, compaction) reports progress: vecdb.progress
+        self.progress = progress
         #: each column's Arrow type as DuckDB returns it (the row store's schema)
         self.row_types = dict(row_types or {})
         self.directory = directory
@@ -215,37 +216,35 @@ class LiveIndex:
     def rebuild(self, table: CollectionTable) -> None:
         """Build the store and index afresh from every row in DuckDB."""
         n = table.count()
-        show = n >= 100_000 and sys.stderr.isatty()
-        t0 = time.perf_counter()
         name = self.spec.name
         store = VectorStore(self.spec.dim, self.spec.id_type, capacity=max(n, 16))  # type: ignore[arg-type]
         rows = RowStore(self.row_types, capacity=max(n, 16))
-        done = 0
-        for ids, vecs, tbl in table.scan():
-            assert vecs is not None
-            rows.put(store.upsert(ids, self.prepare(vecs)), tbl)
-            done += len(ids)
-            if show:
-                print(f"\rvecdb: loading {name}: {done}/{n} rows", end="", file=sys.stderr)
+        with track(self.progress, f"{name}: loading", n) as task:
+            batch_rows = 100_000 if type(task) is Task else CHUNK_ROWS
+            for ids, vecs, tbl in table.scan(batch_rows):
+                assert vecs is not None
+                rows.put(store.upsert(ids, self.prepare(vecs)), tbl)
+                task.update(len(ids))
         index = self._new_index(store)
-        if show:
-            print(f"\rvecdb: indexing {name}: {n} rows ...", end="", file=sys.stderr)
-        index.rebuild()
+        self._build(index, store.n_alive)
         ft = self._new_fulltext()
         if ft is not None:
-            if show:
-                print(f"\rvecdb: full-text indexing {name}: {n} rows ...", end="", file=sys.stderr)
-            ft = FullTextIndex.build(
-                (
-                    (store.labels_for_ids(self._id_array(ids)), docs)
-                    for ids, docs in table.scan_documents()
-                ),
-                ft.config,
-            )
-        if show:
-            print(f" done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+            with track(self.progress, f"{name}: full-text indexing", n) as task:
+
+                def batches() -> Iterator[tuple[np.ndarray, list[Any]]]:
+                    for ids, docs in table.scan_documents():
+                        yield store.labels_for_ids(self._id_array(ids)), docs
+                        task.update(len(ids))
+
+                ft = FullTextIndex.build(batches(), ft.config)
         with self.rw.write():
             self._swap(store, index, rows, ft)
+
+    def _build(self, index: VectorIndex, n: int) -> None:
+        """``index.rebuild()`` over the store's ``n`` live rows, reporting its progress."""
+        with track(self.progress, f"{self.spec.name}: indexing", n) as task:
+            index.rebuild(task.update if type(task) is not Task else None)
+            task.update(n - task.done)  # an exact index has nothing to build
 
     def _id_array(self, ids: list[Any]) -> np.ndarray:
         return np.asarray(ids, dtype=object if self.spec.id_type == "str" else np.int64)
@@ -282,7 +281,10 @@ class LiveIndex:
                     ft.delete(killed)
             if len(ids):
                 labels = self.store.upsert(ids, prepared)
-                self.index.add(labels, prepared)
+                with track(self.progress, f"{self.spec.name}: indexing", len(ids)) as task:
+                    for part in chunks(len(ids), task):
+                        self.index.add(labels[part], prepared[part])
+                        task.update(part.stop - part.start)
                 if rows is not None and self.row_types:
                     row_ids = rows.column("id").to_numpy(zero_copy_only=False)
                     self.rows.put(self._labels_of(self.store, row_ids), rows)
@@ -309,7 +311,7 @@ class LiveIndex:
         store.upsert(old.ids[live], old.vectors[live])
         rows = self.rows.compacted(live)
         index = self._new_index(store)
-        index.rebuild()
+        self._build(index, len(live))
         with self.rw.write():
             ft = self.fulltext
             if ft is not None:
@@ -363,6 +365,7 @@ class LiveIndex:
             self.ckpt_seq = seq
             self._rows_since_ckpt = 0
             table.trim_log(seq)
+            crash_point("checkpoint.log_trimmed")
 
     def remove_files(self) -> None:
         """Delete the checkpoints (on drop)."""

@@ -482,14 +482,22 @@ def _execute_ddl(db: Any, state: _State, p: Plan) -> Result:
         elif p.kind == "create_index":
             assert p.target is not None
             coll = db.get_collection(p.target)
+            local = hasattr(db, "_cursor")  # the name goes in the same catalog transaction
             if not (ddl["exist_ok"] and coll.index_kind != "exact"):
-                coll.set_index(ddl["index"], metric=ddl["metric"], index_params=ddl["params"])
-            _name_index(db, state, ddl["name"], coll.name)
+                kw = {"sql_name": (ddl["name"], True)} if local else {}
+                coll.set_index(ddl["index"], metric=ddl["metric"], index_params=ddl["params"], **kw)
+                if not local:
+                    _name_index(db, state, ddl["name"], coll.name)
+            else:
+                _name_index(db, state, ddl["name"], coll.name)
         elif p.kind == "drop_index":
             target = _index_target(db, state, ddl["name"])
             if target is not None:
-                db.get_collection(target).set_index("exact")
-                _name_index(db, state, ddl["name"], None)
+                if hasattr(db, "_cursor"):
+                    db.get_collection(target).set_index("exact", sql_name=(ddl["name"], False))
+                else:
+                    db.get_collection(target).set_index("exact")
+                    _name_index(db, state, ddl["name"], None)
             else:
                 assert p.sql is not None
                 _query(db, p.sql, None)

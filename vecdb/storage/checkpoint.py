@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from vecdb.storage.crash import crash_point
+
 __all__ = ["write_checkpoint", "read_checkpoint", "remove_checkpoints"]
 
 MANIFEST = "manifest.json"
@@ -59,21 +61,26 @@ def write_checkpoint(root: Path, seq: int, config: dict[str, Any], save: Any) ->
         with open(p, "rb+") as fh:
             os.fsync(fh.fileno())
         sums[f] = _sha256(p)
+    crash_point("checkpoint.files_written")
     final = root / name
     if final.exists():
         shutil.rmtree(final)
     os.rename(tmp, final)
+    crash_point("checkpoint.dir_renamed")
     manifest = {"version": 1, "seq": seq, "dir": name, "files": sums, "config": config}
     mtmp = root / (MANIFEST + ".tmp")
     with open(mtmp, "w") as fh:
         json.dump(manifest, fh)
         fh.flush()
         os.fsync(fh.fileno())
+    crash_point("checkpoint.manifest_written")
     os.replace(mtmp, root / MANIFEST)
     _fsync_dir(root)
+    crash_point("checkpoint.manifest_replaced")
     for old in root.iterdir():
         if old.name.startswith("ckpt-") and old.name != name:
             shutil.rmtree(old, ignore_errors=True)
+    crash_point("checkpoint.old_removed")
 
 
 def read_checkpoint(root: Path, config: dict[str, Any]) -> tuple[int, Path] | None:
@@ -92,5 +99,15 @@ def read_checkpoint(root: Path, config: dict[str, Any]) -> tuple[int, Path] | No
 
 
 def remove_checkpoints(root: Path) -> None:
-    """Delete every checkpoint of a collection (on drop)."""
+    """Delete every checkpoint of a collection (on drop): the manifest first, so that a crash
+    midway leaves files that no manifest vouches for, never a damaged checkpoint."""
+    try:
+        (root / MANIFEST).unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass  # rmtree below tries again
+    else:
+        _fsync_dir(root)
+        crash_point("drop.manifest_removed")
     shutil.rmtree(root, ignore_errors=True)

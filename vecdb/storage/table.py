@@ -35,6 +35,8 @@ import numpy as np
 import pyarrow as pa
 
 from vecdb.errors import from_duckdb
+from vecdb.progress import Progress, chunks, track
+from vecdb.storage.crash import crash_point
 from vecdb.types import CollectionSpec
 
 __all__ = ["CollectionTable", "CatalogEntry", "create_catalog", "read_catalog", "quote"]
@@ -185,6 +187,8 @@ class CollectionTable:
         cur.execute(f"DROP TABLE IF EXISTS {quote(name)}")
         cur.execute(f"DROP TABLE IF EXISTS _vecdb.{quote('log_' + name)}")
         cur.execute("DELETE FROM _vecdb.collections WHERE name = ?", [name])
+        # the SQL names of its index go too: DROP INDEX must not reach a later namesake
+        cur.execute("DELETE FROM _vecdb.index_names WHERE collection = ?", [name])
 
     def drop(self) -> None:
         """Drop the table, the log and the catalog row in one transaction."""
@@ -192,18 +196,39 @@ class CollectionTable:
         cur.execute("BEGIN TRANSACTION")
         try:
             self.drop_storage(cur, self.spec.name)
+            crash_point("drop.in_txn")
             cur.execute("COMMIT")
         except duckdb.Error as e:
             cur.execute("ROLLBACK")
             raise from_duckdb(e, f"drop_collection {self.spec.name!r}") from e
+        crash_point("drop.committed")
 
-    def save_index_spec(self, spec: CollectionSpec) -> None:
-        """Record a new metric/index/parameters in the catalog."""
-        self._cursor().execute(
-            "UPDATE _vecdb.collections SET metric = ?, index_kind = ?, index_params = ? "
-            "WHERE name = ?",
-            [spec.metric, spec.index, json.dumps(spec.index_params), spec.name],
-        )
+    def save_index_spec(
+        self, spec: CollectionSpec, sql_name: tuple[str, bool] | None = None
+    ) -> None:
+        """Record a new metric/index/parameters in the catalog; with ``sql_name=(name,
+        keep)``, also record (``keep``) or forget the index's SQL name, in the same
+        transaction: after a crash the catalog has both changes or neither."""
+        cur = self._cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            cur.execute(
+                "UPDATE _vecdb.collections SET metric = ?, index_kind = ?, index_params = ? "
+                "WHERE name = ?",
+                [spec.metric, spec.index, json.dumps(spec.index_params), spec.name],
+            )
+            if sql_name is not None:
+                name_index(cur, sql_name[0], spec.name if sql_name[1] else None)
+            crash_point("set_index.in_txn")
+            cur.execute("COMMIT")
+        except BaseException as e:
+            try:
+                cur.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # a failed COMMIT has already ended the transaction
+            if isinstance(e, duckdb.Error):
+                raise from_duckdb(e, f"set_index {spec.name!r}") from e
+            raise
         self.spec = spec
 
     # ---- writes ----------------------------------------------------------------------------
@@ -231,25 +256,32 @@ class CollectionTable:
             raise
         self.seq = seq
 
-    def write(self, batch: pa.Table, *, replace: bool) -> pa.Table:
+    def write(self, batch: pa.Table, *, replace: bool, progress: Progress = False) -> pa.Table:
         """Insert (or replace) a batch of rows and log their ids, atomically.
 
         Returns the written rows' ``id`` and columns as DuckDB stored them (after its casts),
-        in no particular order: what the row store mirrors."""
+        in no particular order: what the row store mirrors. A large batch reporting
+        ``progress`` is inserted in chunks, still in one transaction."""
         names = ", ".join(quote(c) for c in batch.column_names)
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         cur = self._cursor()
-        cur.register("__vecdb_in", batch)
-        try:
+        parts = []
+        with track(progress, f"{self.spec.name}: writing", batch.num_rows) as task:
             with self.transaction("write") as (cur, seq):
-                stored = cur.sql(
-                    f"{verb} INTO {self.sql_name} ({names}) SELECT {names} FROM __vecdb_in "
-                    f"RETURNING {self._row_select}"
-                ).to_arrow_table()
-                cur.execute(f"INSERT INTO {self._log} SELECT {seq}, id FROM __vecdb_in")
-        finally:
-            cur.unregister("__vecdb_in")
-        return stored
+                for part in chunks(batch.num_rows, task):
+                    cur.register("__vecdb_in", batch.slice(part.start, part.stop - part.start))
+                    try:
+                        parts.append(
+                            cur.sql(
+                                f"{verb} INTO {self.sql_name} ({names}) SELECT {names} "
+                                f"FROM __vecdb_in RETURNING {self._row_select}"
+                            ).to_arrow_table()
+                        )
+                        cur.execute(f"INSERT INTO {self._log} SELECT {seq}, id FROM __vecdb_in")
+                    finally:
+                        cur.unregister("__vecdb_in")
+                    task.update(part.stop - part.start)
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
     def execute_dml(
         self,
