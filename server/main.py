@@ -275,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         shards=ns.shards,
         ray_address=ns.ray_address,
         memory_limit=ns.memory_limit,
+        progress="log",  # long work (rebuilds at open, bulk writes) logs lines, draws no bars
     )
     server = VecdbServer(
         db,

@@ -77,6 +77,7 @@ def connect(
     ray_address: str | None = None,
     root_certificates: bytes | str | os.PathLike[str] | None = None,
     memory_limit: str | None = None,
+    progress: bool | str | None = None,
 ) -> Any:
     """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
 
@@ -89,6 +90,10 @@ def connect(
     Ray actors (a private local Ray, or the cluster at ``ray_address``); see
     :mod:`vecdb.sharded` (extra ``vecdb[ray]``). ``memory_limit`` (e.g. ``"1GB"``) caps
     DuckDB's memory, its buffer pool; the vectors and index held in memory are outside it.
+    ``progress`` says how long work (bulk writes, index builds, rebuilds at open,
+    ``compact()``) shows its progress: ``None`` (auto: a tqdm bar when stderr is a terminal
+    or in a notebook, unless ``VECDB_PROGRESS=0``), ``True``, ``False`` or ``"log"`` (lines
+    on the ``vecdb.progress`` logger, as the server does); see :mod:`vecdb.progress`.
 
     >>> import vecdb
     >>> db = vecdb.connect()
@@ -108,4 +113,4 @@ def connect(
         from vecdb.sharded import connect_sharded  # Ray is an optional extra
 
         return connect_sharded(path, shards, ray_address=ray_address, confined=confined)
-    return Database(path, confined=confined, memory_limit=memory_limit)
+    return Database(path, confined=confined, memory_limit=memory_limit, progress=progress)

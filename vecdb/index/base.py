@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -82,8 +83,9 @@ class VectorIndex:
         """Nearest ``k`` labels to each query; ``allowed`` is a bool array over labels."""
         raise NotImplementedError
 
-    def rebuild(self) -> None:
-        """Build from scratch from the store's live vectors."""
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> None:
+        """Build from scratch from the store's live vectors; ``progress(n)`` (when given) is
+        called as each chunk of ``n`` vectors is indexed (:mod:`vecdb.progress`)."""
         raise NotImplementedError
 
     def save(self, directory: Path) -> list[str]:

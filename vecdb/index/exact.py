@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -84,7 +85,7 @@ class ExactIndex(VectorIndex):
     def remove(self, labels: np.ndarray) -> None:
         pass
 
-    def rebuild(self) -> None:
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> None:
         pass
 
     def search(

@@ -9,6 +9,7 @@ shifted to ``-a.b``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from vecdb.index.base import VectorIndex, register
 from vecdb.index.store import VectorStore
+from vecdb.progress import CHUNK_ROWS
 
 __all__ = ["HnswIndex"]
 
@@ -65,12 +67,16 @@ class HnswIndex(VectorIndex):
             except RuntimeError:
                 pass  # never added (e.g. replayed delete of a row the checkpoint lacks)
 
-    def rebuild(self) -> None:
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> None:
         store = self.store
         live = store.live_labels()
         self._index = self._new(max(store.n_labels, 1024))
-        if len(live):
-            self._index.add_items(store.vectors[live], live)
+        step = len(live) if progress is None else CHUNK_ROWS  # chunks only to report them
+        for i in range(0, len(live), max(step, 1)):
+            part = live[i : i + step]
+            self._index.add_items(store.vectors[part], part)
+            if progress is not None:
+                progress(len(part))
 
     def _convert(self, d: np.ndarray) -> np.ndarray:
         if self.metric == "l2":

@@ -8,6 +8,7 @@ allow-list to faiss as an ``IDSelectorBitmap``, so only allowed rows are ever sc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ from vecdb.errors import InvalidArgumentError
 from vecdb.index.base import VectorIndex, register
 from vecdb.index.exact import exact_topk
 from vecdb.index.store import VectorStore
+from vecdb.progress import CHUNK_ROWS
 
 __all__ = ["IvfIndex"]
 
@@ -70,7 +72,7 @@ class IvfIndex(VectorIndex):
     def _faiss_metric(self) -> int:
         return faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
 
-    def _train(self) -> None:
+    def _train(self, progress: Callable[[int], None] | None = None) -> None:
         store = self.store
         live = store.live_labels()
         n = len(live)
@@ -94,7 +96,11 @@ class IvfIndex(VectorIndex):
         sample = vectors if n <= 256 * nlist else vectors[rng.choice(n, 256 * nlist, False)]
         try:
             index.train(np.ascontiguousarray(sample))
-            index.add_with_ids(vectors, live)
+            step = n if progress is None else CHUNK_ROWS  # chunks only to report them
+            for i in range(0, n, max(step, 1)):
+                index.add_with_ids(vectors[i : i + step], live[i : i + step])
+                if progress is not None:
+                    progress(len(live[i : i + step]))
         except RuntimeError as e:  # faiss refused these rows: searches scan exactly meanwhile
             self._failed_at = n
             self.untrained_reason = f"faiss could not train on {n} rows ({e})"
@@ -117,11 +123,11 @@ class IvfIndex(VectorIndex):
         if self._index is not None and len(labels):
             self._index.remove_ids(labels)
 
-    def rebuild(self) -> None:
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> None:
         self._index = None
         self._failed_at = 0
         if self._trainable():
-            self._train()
+            self._train(progress)
 
     def _to_distance(self, d: np.ndarray) -> np.ndarray:
         if self.metric == "l2":
