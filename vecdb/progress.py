@@ -79,7 +79,7 @@ def check_progress(progress: Any) -> Progress:
     vecdb.errors.InvalidArgumentError: progress must be True, False, None (auto) or 'log', got 'yes'
     """
     if progress is None or isinstance(progress, bool) or progress == "log":
-        return progress  # type: ignore[no-any-return]
+        return progress
     raise InvalidArgumentError(
         f"progress must be True, False, None (auto) or 'log', got {progress!r}"
     )
