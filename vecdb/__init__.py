@@ -34,6 +34,7 @@ from vecdb.errors import (
     UnsupportedQueryError,
     VecdbError,
 )
+from vecdb.progress import check_progress
 from vecdb.result import Result
 from vecdb.types import CollectionSpec, Hit, IdType, IndexKind, Metric, Record
 
@@ -113,4 +114,6 @@ def connect(
         from vecdb.sharded import connect_sharded  # Ray is an optional extra
 
         return connect_sharded(path, shards, ray_address=ray_address, confined=confined)
-    return Database(path, confined=confined, memory_limit=memory_limit, progress=progress)
+    return Database(
+        path, confined=confined, memory_limit=memory_limit, progress=check_progress(progress)
+    )
