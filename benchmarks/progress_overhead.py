@@ -60,8 +60,8 @@ def main() -> None:
     p.add_argument("--small-only", action="store_true", help="skip the 12k-row batches")
     args = p.parse_args()
     cases = (
-        ("10-row upsert, in memory", 2000, 10, "memory"),
-        ("10-row upsert, on disk", 400, 10, "disk"),
+        ("10-row upsert, in memory", 300, 10, "memory"),
+        ("10-row upsert, on disk", 100, 10, "disk"),
         ("12k-row upsert, on disk", 3, 12_000, "disk"),
     )
     for label, calls, batch, where in cases[:2] if args.small_only else cases:
