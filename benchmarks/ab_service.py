@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             clients.append((c, r.get_collection("ab")))
         shapes: dict[str, Callable[[Any, Any], Callable[[np.ndarray], Any]]] = {
             "grpc search()": lambda g, r: lambda q: g.search(q, k=10),
-            "grpc where+include": lambda g, r: lambda q: g.search(
-                q, k=10, where="bucket < 10", include=["bucket"]
+            "grpc where+include": lambda g, r: (
+                lambda q: g.search(q, k=10, where="bucket < 10", include=["bucket"])
             ),
             "rest search()": lambda g, r: lambda q: r.search(q, k=10),
         }
