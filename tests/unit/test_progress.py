@@ -49,6 +49,21 @@ def test_bulk_write_shows_writing_and_indexing(tmp_path: Path, capsys: Any) -> N
         assert db.sql("SELECT count(*) FROM c").fetchall() == [(N,)]
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_a_write_duckdb_refuses_changes_nothing(tmp_path: Path, progress: bool) -> None:
+    """An INTEGER overflow (refused by DuckDB only) in the last chunk of a chunked write
+    rolls back the chunks before it, and is reported as the bad argument it is."""
+    with vecdb.connect(tmp_path, progress=progress) as db:
+        c = db.create_collection("c", dim=DIM, metric="l2", index="exact", columns={"n": "INTEGER"})
+        c.upsert([10**9], _vectors(1), [{"n": 1}])
+        rows: list[dict[str, Any]] = [{"n": i} for i in range(N)]
+        rows[-1] = {"n": 2**40}
+        with pytest.raises(InvalidArgumentError):
+            c.upsert(np.arange(N), _vectors(), rows)
+        assert c.count() == 1 and db.sql("SELECT count(*) FROM c").fetchall() == [(1,)]
+        assert c.upsert([5], _vectors(1), [{"n": 5}]) == 1  # the session is usable again
+
+
 def test_small_calls_report_nothing(tmp_path: Path, capsys: Any) -> None:
     with vecdb.connect(tmp_path, progress=True) as db:
         c = db.create_collection("c", dim=DIM, metric="l2", index="hnsw")

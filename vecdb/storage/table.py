@@ -265,23 +265,29 @@ class CollectionTable:
         names = ", ".join(quote(c) for c in batch.column_names)
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         cur = self._cursor()
-        parts = []
+        out = []
         with track(progress, f"{self.spec.name}: writing", batch.num_rows) as task:
-            with self.transaction("write") as (cur, seq):
-                for part in chunks(batch.num_rows, task):
-                    cur.register("__vecdb_in", batch.slice(part.start, part.stop - part.start))
-                    try:
-                        parts.append(
+            parts = chunks(batch.num_rows, task)
+            views = [f"__vecdb_in{i}" for i in range(len(parts))]
+            # registered before the transaction and dropped after it: never inside a
+            # transaction that a failed INSERT has aborted (that would replace its error)
+            for view, part in zip(views, parts):
+                cur.register(view, batch.slice(part.start, part.stop - part.start))
+            try:
+                with self.transaction("write") as (cur, seq):
+                    for view, part in zip(views, parts):
+                        out.append(
                             cur.sql(
                                 f"{verb} INTO {self.sql_name} ({names}) SELECT {names} "
-                                f"FROM __vecdb_in RETURNING {self._row_select}"
+                                f"FROM {view} RETURNING {self._row_select}"
                             ).to_arrow_table()
                         )
-                        cur.execute(f"INSERT INTO {self._log} SELECT {seq}, id FROM __vecdb_in")
-                    finally:
-                        cur.unregister("__vecdb_in")
-                    task.update(part.stop - part.start)
-        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+                        cur.execute(f"INSERT INTO {self._log} SELECT {seq}, id FROM {view}")
+                        task.update(part.stop - part.start)
+            finally:
+                for view in views:
+                    cur.unregister(view)
+        return out[0] if len(out) == 1 else pa.concat_tables(out)
 
     def execute_dml(
         self,
