@@ -96,7 +96,7 @@ def _constraints(constraints: Any, cols: dict[str, str]) -> dict[str, str]:
             raise InvalidArgumentError(
                 f"constraints name {cname!r}, which is not one of the columns {list(cols)}"
             )
-        out[cname] = check_constraint(text)
+        out[cname] = check_constraint(text, cols[cname])
     return out
 
 
@@ -470,6 +470,8 @@ def as_batch(
     arrays: dict[str, Any] = {"id": pa.array(id_arr.tolist() if spec.id_type == "str" else id_arr)}
     for name, ctype in spec.columns.items():
         value = cols.get(name)
+        if value is None and name in spec.constraints:
+            continue  # no row gives it: DuckDB fills its DEFAULT (or NULL)
         if value is None:
             arrays[name] = pa.nulls(len(id_arr))
         elif isinstance(value, pa.Array):

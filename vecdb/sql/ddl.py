@@ -176,9 +176,10 @@ def _collection(
 
 
 @lru_cache(maxsize=512)
-def check_constraint(text: str) -> str:
+def check_constraint(text: str, column_type: str = "VARCHAR") -> str:
     """One column's constraints (``NOT NULL``, ``DEFAULT``, ``CHECK``, ``UNIQUE``,
-    ``COLLATE``) as text regenerated from their checked parse tree.
+    ``COLLATE``) as text regenerated from their checked parse tree; ``column_type`` is the
+    column's (canonical) type.
 
     They are read by both parsers as the constraints of one column of one CREATE TABLE, and
     pass confined SQL's rules whoever calls (a DEFAULT or CHECK may not reach files, the
@@ -198,7 +199,7 @@ COLLATE constraints)
     )
     if not isinstance(text, str) or not text.strip() or "\x00" in text or len(text) > 4096:
         raise bad
-    probe = f"CREATE TABLE t (c INTEGER {text}\n)"
+    probe = f"CREATE TABLE t (c {verify.canonical_type(column_type)} {text}\n)"
     try:
         trees = [t for t in sqlglot.parse(probe, read=DIALECT) if t is not None]
     except (ParseError, TokenError):
@@ -215,7 +216,7 @@ COLLATE constraints)
         raise bad
     confine.check(trees[0])
     out = " ".join(sql_of(c) for c in col.args["constraints"])
-    for sql in (probe, f"CREATE TABLE t (c INTEGER {out})"):
+    for sql in (probe, f"CREATE TABLE t (c {verify.canonical_type(column_type)} {out})"):
         try:
             ok = verify.kinds(sql) == ("CREATE",)
         except VecdbError:

@@ -246,13 +246,21 @@ class CollectionTable:
         in no particular order: what the row store mirrors."""
         names = ", ".join(quote(c) for c in batch.column_names)
         verb = "INSERT OR REPLACE" if replace else "INSERT"
+        conflict = ""
+        if replace and self.spec.constraints:
+            # a UNIQUE column is a second key, which INSERT OR REPLACE refuses; replace on
+            # the id, every column from the proposed row (EXCLUDED holds DEFAULTs too)
+            verb = "INSERT"
+            cols = [*self.spec.columns, "vec"]
+            sets = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in cols)
+            conflict = f" ON CONFLICT (id) DO UPDATE SET {sets}"
         cur = self._cursor()
         cur.register("__vecdb_in", batch)
         try:
             with self.transaction("write") as (cur, seq):
                 stored = cur.sql(
-                    f"{verb} INTO {self.sql_name} ({names}) SELECT {names} FROM __vecdb_in "
-                    f"RETURNING {self._row_select}"
+                    f"{verb} INTO {self.sql_name} ({names}) SELECT {names} FROM __vecdb_in"
+                    f"{conflict} RETURNING {self._row_select}"
                 ).to_arrow_table()
                 cur.execute(f"INSERT INTO {self._log} SELECT {seq}, id FROM __vecdb_in")
         finally:
