@@ -357,7 +357,8 @@ class Collection:
         self._check_open()
         metric, index, params = check_index(metric or self.metric, index, index_params)
         s = self._spec
-        spec = CollectionSpec(s.name, s.dim, metric, index, params, s.columns, s.id_type)
+        # the rest of the spec (columns, constraints, text) stays as it is
+        spec = dataclasses.replace(s, metric=metric, index=index, index_params=params)
         with self._write_lock:
             self._live.reconfigure(spec, self._table)  # raises before any change if it must
             self._table.save_index_spec(spec)
