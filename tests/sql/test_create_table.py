@@ -31,9 +31,11 @@ COLUMNS = (
 
 
 def _ddl(db: vecdb.Database, table: str) -> str:
-    rows = db._cursor().execute(
-        "SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table]
-    ).fetchall()
+    rows = (
+        db._cursor()
+        .execute("SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table])
+        .fetchall()
+    )
     assert len(rows) == 1
     return str(rows[0][0])
 
