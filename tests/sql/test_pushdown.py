@@ -42,3 +42,21 @@ def test_a_confined_collection_takes_only_confined_predicates() -> None:
         checked = compile_predicate("year > 2000", confined=True)
         ids = c.search_candidates(q[None, :], 3, checked)[0][0].tolist()
         assert ids == [h.id for h in c.search(q, k=3, where="year > 2000")]
+
+
+def test_a_confined_plan_verifies_the_text_of_each_pushed_predicate() -> None:
+    from tests.sql.conftest import CATALOG
+    from vecdb.sql.parse import parse
+    from vecdb.sql.plan import plan
+    from vecdb.sql.plans import texts_of
+
+    text = "SELECT id FROM docs d WHERE d.year > $y /* x */ ORDER BY cosine(d.vec, $q) LIMIT 3"
+    p = plan(parse(text, confined=True), CATALOG)
+    texts = texts_of(p)
+    assert texts["SELECT 1 WHERE (year > $y)"] == frozenset({"SELECT"})
+    assert set(texts) == {
+        p.sql,
+        p.exact_sql,  # type: ignore[union-attr]
+        p.searches[0].probe_sql,  # type: ignore[union-attr]
+        "SELECT 1 WHERE (year > $y)",
+    }
