@@ -20,9 +20,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from vecdb.errors import DimensionMismatchError, InvalidArgumentError, NotFoundError
+from vecdb.errors import (
+    DimensionMismatchError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from vecdb.index import INDEX_TYPES
-from vecdb.sql import compile_predicate
+from vecdb.sql import Predicate, compile_predicate
+from vecdb.sql.ddl import check_constraint
 from vecdb.sql.verify import canonical_type
 from vecdb.types import ID_TYPES, METRICS, CollectionSpec
 
@@ -48,6 +54,7 @@ def check_spec(
     index_params: Any,
     columns: Any,
     id_type: Any,
+    constraints: Any = None,
 ) -> CollectionSpec:
     """A collection's definition, checked whole (index parameters included).
 
@@ -72,7 +79,25 @@ def check_spec(
         # exactly one type as DuckDB reads it, spelled as DuckDB prints it: the caller's
         # text never reaches the CREATE TABLE
         cols[cname] = canonical_type(ctype.strip())
-    return CollectionSpec(name, dim, metric, index, params, cols, id_type)
+    return CollectionSpec(
+        name, dim, metric, index, params, cols, id_type, constraints=_constraints(constraints, cols)
+    )
+
+
+def _constraints(constraints: Any, cols: dict[str, str]) -> dict[str, str]:
+    """Column constraints, each checked and regenerated (see ``check_constraint``)."""
+    if constraints is None:
+        return {}
+    if not isinstance(constraints, dict):
+        raise InvalidArgumentError("constraints must be a dict of column -> SQL constraints")
+    out = {}
+    for cname, text in constraints.items():
+        if cname not in cols:
+            raise InvalidArgumentError(
+                f"constraints name {cname!r}, which is not one of the columns {list(cols)}"
+            )
+        out[cname] = check_constraint(text, cols[cname])
+    return out
 
 
 def check_index(metric: Any, index: Any, params: Any) -> tuple[str, str, dict[str, Any]]:
@@ -98,6 +123,10 @@ def check_where(where: Any, confined: bool) -> str:
     ...
     vecdb.errors.PermissionDeniedError: function getenv is not allowed in confined SQL
     """
+    if isinstance(where, Predicate):  # checked already (the SQL planner pushes these)
+        if confined and not where.confined:
+            raise PermissionDeniedError("a predicate not checked for confined SQL; refused")
+        return where.sql
     if isinstance(where, str):
         check_text(where, "where")
     return compile_predicate(where, confined=confined).sql
@@ -449,6 +478,8 @@ def as_batch(
     arrays: dict[str, Any] = {"id": pa.array(id_arr.tolist() if spec.id_type == "str" else id_arr)}
     for name, ctype in spec.columns.items():
         value = cols.get(name)
+        if value is None and name in spec.constraints:
+            continue  # no row gives it: DuckDB fills its DEFAULT (or NULL)
         if value is None:
             arrays[name] = pa.nulls(len(id_arr))
         elif isinstance(value, pa.Array):

@@ -34,6 +34,7 @@ from vecdb.live_index import LiveIndex
 from vecdb.progress import Progress, check_progress
 from vecdb.result import Result
 from vecdb.sql import run_sql
+from vecdb.sql.cache import SqlState
 from vecdb.storage.checkpoint import remove_checkpoints
 from vecdb.storage.crash import crash_point
 from vecdb.storage.session import Session
@@ -81,6 +82,8 @@ class Database:
         self._ctx = CollectionContext(
             session.cursor, self._root, confined, session.is_closed, owner=self, progress=progress
         )
+        #: the plan cache and the SQL names of indexes (persisted in the catalog)
+        self.sql_state = SqlState(session.cursor)
         self._collections: dict[str, Collection] = {}
         self._broken: dict[str, str] = {}  # name -> why it could not be opened
         try:
@@ -97,7 +100,16 @@ class Database:
                 raise InvalidArgumentError(entry.error or "unreadable catalog row")
             s = entry.spec
             spec = dataclasses.replace(
-                check_spec(s.name, s.dim, s.metric, s.index, s.index_params, s.columns, s.id_type),
+                check_spec(
+                    s.name,
+                    s.dim,
+                    s.metric,
+                    s.index,
+                    s.index_params,
+                    s.columns,
+                    s.id_type,
+                    s.constraints,
+                ),
                 embedding=s.embedding,
                 fulltext=s.fulltext,
             )
@@ -131,6 +143,8 @@ class Database:
         exist_ok: bool = False,
         embedding: Any = None,
         fulltext: Any = False,
+        *,
+        constraints: dict[str, str] | None = None,
     ) -> Collection:
         """Create a collection: a table ``name(id, *columns, vec FLOAT[dim])`` and its index.
 
@@ -144,6 +158,10 @@ class Database:
         documents. Either adds a ``document VARCHAR`` column. The provider spec (never a key)
         and the full-text options are stored in the catalog; a plain callable cannot be, so
         after reopening pass it again: ``db.get_collection(name, embedding=fn)``.
+
+        ``constraints`` gives columns SQL constraints (``NOT NULL``, ``DEFAULT``, ``CHECK``,
+        ``UNIQUE``, ``COLLATE``), as ``CREATE TABLE`` does; DuckDB enforces them on every
+        write (a violating batch writes nothing). A DEFAULT fills a column a batch leaves out.
 
         >>> import vecdb
         >>> db = vecdb.connect()
@@ -169,7 +187,7 @@ class Database:
         elif dim is None:
             raise InvalidArgumentError("dim is required (or pass embedding= to take it from)")
         ft = check_fulltext(fulltext)
-        spec = check_spec(name, dim, metric, index, index_params, columns, id_type)
+        spec = check_spec(name, dim, metric, index, index_params, columns, id_type, constraints)
         if fn is not None or ft is not None:
             if any(c.lower() == DOCUMENT for c in spec.columns):
                 raise InvalidArgumentError(

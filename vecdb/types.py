@@ -10,7 +10,7 @@ client and the server can all use them without importing one another.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, NamedTuple, get_args
 
@@ -83,6 +83,10 @@ class CollectionSpec:
     embedding: dict[str, Any] | None = None
     #: the full-text configuration (``vecdb.fulltext.TextConfig.to_dict``), or None (no index)
     fulltext: dict[str, Any] | None = None
+    #: column -> its constraints (``NOT NULL``, ``DEFAULT``, ``CHECK``, ``UNIQUE``,
+    #: ``COLLATE``) as checked SQL text (``vecdb.sql.ddl.check_constraint``), e.g. from
+    #: ``CREATE TABLE``
+    constraints: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_text(self) -> bool:

@@ -19,7 +19,7 @@ from vecdb.errors import (
     ResourceExhaustedError,
     UnauthenticatedError,
 )
-from vecdb.sql import execute
+from vecdb.sql import run
 from vecdb_server.config import ServerConfig
 
 FULL, RO = "full-key-123", "read-only-456"
@@ -102,10 +102,8 @@ def test_misclassified_write_is_still_rolled_back(tmp_path: Any, monkeypatch: An
     c = db.create_collection("docs", dim=2)
     c.upsert(ids=[1, 2], vectors=[[1, 0], [0, 1]])
     # break both classification layers on purpose
-    monkeypatch.setattr(
-        execute, "_READ_PLANS", frozenset({"search", "exact", "passthrough", "dml"})
-    )
-    monkeypatch.setattr(execute, "_check_read_only", lambda statement, p: None)
+    # (both now live in one function: the statement kind and the plan's class)
+    monkeypatch.setattr(run, "check_read_only", lambda statement, p: None)
     for stmt in ("DELETE FROM plain", "INSERT INTO plain VALUES (3)", "CREATE TABLE x (a INT)"):
         with pytest.raises(PermissionDeniedError):
             db.sql(stmt, read_only=True)

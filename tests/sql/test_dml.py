@@ -122,17 +122,15 @@ def test_errors_change_nothing() -> None:
 
 
 def test_plan_cache_and_explain() -> None:
-    from vecdb.sql.execute import _state
-
     with vecdb.connect() as db:
         db.sql("CREATE TABLE c (id BIGINT PRIMARY KEY, g INTEGER, vec FLOAT[2])")
         db.sql("CREATE INDEX i ON c USING HNSW (vec)")
         db.sql("INSERT INTO c SELECT i, i % 2, [cos(i), sin(i)]::FLOAT[2] FROM range(50) t(i)")
         text = "SELECT id FROM c WHERE g = $g ORDER BY cosine(vec, $q) LIMIT 3"
         db.sql(text, {"g": 1, "q": [1, 0]})
-        entry = _state(db).cache[text]
+        entry = db.sql_state.cache[text]  # the plan cache lives on the Database
         db.sql(text, {"g": 0, "q": [0, 1]})
-        assert _state(db).cache[text] is entry and entry.plans
+        assert db.sql_state.cache[text] is entry and entry.plans
         rows = db.sql("EXPLAIN " + text, {"g": 1, "q": [1, 0]}).to_pandas()
         assert rows.loc[0, "strategy"] in ("index", "index+allowlist", "exact-allowlist", "exact")
         assert rows.loc[0, "matching_rows"] == 25

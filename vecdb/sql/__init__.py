@@ -1,8 +1,12 @@
 """vecdb's SQL layer: DuckDB SQL where ``ORDER BY cosine(vec, ?) LIMIT k`` is a vector search.
 
-parse -> analyze -> plan -> execute, each a small function over immutable values
-(see ``parse.py``, ``analyze.py``, ``plan.py``, ``execute.py``); ``confine.py`` is the
-allow-list for untrusted SQL and ``functions.py`` the vector-function table.
+parse -> analyze -> rewrite -> plan -> execute, each a small function over immutable
+values (``parse.py``, ``analyze.py``, ``rewrite.py``, ``plan.py`` with ``ddl.py``, making
+one of the plan dataclasses of ``plans.py``; ``execute.py`` with ``steps.py`` and
+``explain.py``; ``run.py`` is the front door and ``cache.py`` the plan cache a Database
+keeps). ``confine.py`` is the allow-list for untrusted SQL, ``verify.py`` DuckDB's own
+reading of the texts vecdb runs, ``predicate.py`` the checked ``where=`` predicates and
+``functions.py`` the vector-function table.
 
 >>> import vecdb
 >>> db = vecdb.connect()
@@ -12,8 +16,8 @@ allow-list for untrusted SQL and ``functions.py`` the vector-function table.
 
 from __future__ import annotations
 
-from vecdb.sql.execute import explain, run_sql
 from vecdb.sql.predicate import Predicate, compile_predicate
+from vecdb.sql.run import explain, run_sql
 
 __all__ = ["run_sql", "explain", "check_predicate", "compile_predicate", "Predicate"]
 

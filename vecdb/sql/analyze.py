@@ -26,7 +26,15 @@ from sqlglot import exp
 from vecdb.sql.functions import VectorFunction, function_args, vector_function
 from vecdb.sql.parse import Statement
 
-__all__ = ["CollectionInfo", "SearchSite", "Analysis", "analyze", "selects", "table_name"]
+__all__ = [
+    "CollectionInfo",
+    "SearchSite",
+    "Analysis",
+    "analyze",
+    "selects",
+    "table_name",
+    "qualify_where",
+]
 
 VEC_COLUMN = "vec"
 ID_COLUMN = "id"
@@ -82,8 +90,11 @@ class SearchSite:
 
 @dataclass(frozen=True)
 class Analysis:
-    """The statement's kind, the collections it touches and its search sites."""
+    """The statement's kind, the collections it touches and its search sites: the second
+    stage of parse -> analyze -> rewrite -> plan, and what :func:`vecdb.sql.plan.plan` takes.
+    """
 
+    statement: Statement
     kind: str
     tables: tuple[str, ...]
     sites: tuple[SearchSite, ...]
@@ -146,7 +157,9 @@ def analyze(statement: Statement, catalog: Catalog) -> Analysis:
                 sites.append(found)
             elif found:
                 reasons.append(found)
-    return Analysis(kind, tables, tuple(sites), tuple(reasons), _vector_params(tree, catalog))
+    return Analysis(
+        statement, kind, tables, tuple(sites), tuple(reasons), _vector_params(tree, catalog)
+    )
 
 
 def _from_table(select: exp.Select) -> exp.Expression | None:
@@ -243,7 +256,7 @@ def _site(
     params: tuple[str, ...] = ()
     if where_node is not None:
         where = where_node.this.copy()
-        problem = _qualify_where(where, names, name, info, cte_names)
+        problem = qualify_where(where, names, name, info, cte_names)
         if problem:
             return f"{name}: {problem}"
         params = tuple(dict.fromkeys(str(p.this) for p in where.find_all(exp.Placeholder)))
@@ -269,7 +282,7 @@ def _same_scope(node: exp.Expression):
                 stack.append(child)
 
 
-def _qualify_where(
+def qualify_where(
     where: exp.Expression, names: set[str], table: str, info: CollectionInfo, ctes: set[str]
 ) -> str | None:
     """Unqualify the WHERE's own columns (and requalify nested references to the alias with

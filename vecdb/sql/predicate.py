@@ -28,7 +28,7 @@ from vecdb.errors import InvalidArgumentError, PermissionDeniedError, SQLParseEr
 from vecdb.sql import confine, verify
 from vecdb.sql.parse import DIALECT
 
-__all__ = ["Predicate", "compile_predicate"]
+__all__ = ["Predicate", "compile_predicate", "pushed_predicate"]
 
 _HINT = 'where must be one SQL predicate (e.g. "year > 2020 AND tag = $t")'
 
@@ -60,11 +60,14 @@ class Predicate:
         text: the predicate as the caller wrote it (the cache key).
         sql: DuckDB text regenerated from the checked tree; the only text vecdb splices.
         params: names of the ``$name`` parameters it uses (``?`` placeholders stay ``?``).
+        confined: it was checked against confined SQL's rules (a confined collection takes
+            no other predicate without checking it).
     """
 
     text: str
     sql: str
     params: tuple[str, ...]
+    confined: bool = False
 
 
 def compile_predicate(where: object, confined: bool = False) -> Predicate:
@@ -114,7 +117,25 @@ def _compile(where: str, confined: bool) -> Predicate:
         confine.check(exp.select("1").where(tree.copy()))
         confine.check_duckdb(wrapped)
     params = tuple(dict.fromkeys(str(p.this) for p in tree.find_all(exp.Placeholder) if p.this))
-    return Predicate(where, sql, params)
+    return Predicate(where, sql, params, confined)
+
+
+def pushed_predicate(tree: exp.Expression, confined: bool) -> Predicate:
+    """The predicate of a checked SQL statement's WHERE (a subtree of a tree that passed the
+    statement's checks), as the SQL planner pushes it into a collection's search.
+
+    No parsing or checking here: the text is regenerated from ``tree`` and, for confined
+    statements, verified with the rest of the plan's texts (``SELECT 1 WHERE (<sql>)``,
+    see :func:`vecdb.sql.plans.texts_of`) before the plan is cached or run.
+
+    >>> import sqlglot
+    >>> w = sqlglot.parse_one("SELECT 1 WHERE year > $y /* c */", read="duckdb").args["where"]
+    >>> pushed_predicate(w.this, confined=True)
+    Predicate(text='year > $y', sql='year > $y', params=('y',), confined=True)
+    """
+    sql = tree.sql(dialect=DIALECT, comments=False)
+    params = tuple(dict.fromkeys(str(p.this) for p in tree.find_all(exp.Placeholder) if p.this))
+    return Predicate(sql, sql, params, confined)
 
 
 def _first_line(e: BaseException) -> str:

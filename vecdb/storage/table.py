@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS _vecdb.index_names (
 -- added for text (documents, embedding spec, full-text config): databases created before it
 -- gain the column on open, NULL for their collections
 ALTER TABLE _vecdb.collections ADD COLUMN IF NOT EXISTS text VARCHAR;
+-- added for column constraints (NOT NULL, DEFAULT, CHECK, UNIQUE): NULL for none
+ALTER TABLE _vecdb.collections ADD COLUMN IF NOT EXISTS constraints VARCHAR;
 """
 
 
@@ -112,8 +114,8 @@ class CatalogEntry(NamedTuple):
 def read_catalog(con: Cursor) -> list[CatalogEntry]:
     """Every collection's catalog entry, by name; a damaged row is reported, not raised."""
     rows = con.execute(
-        "SELECT name, dim, metric, index_kind, index_params, columns, id_type, seq, text "
-        "FROM _vecdb.collections ORDER BY name"
+        "SELECT name, dim, metric, index_kind, index_params, columns, id_type, seq, text, "
+        "constraints FROM _vecdb.collections ORDER BY name"
     ).fetchall()
     out = []
     for r in rows:
@@ -129,6 +131,7 @@ def read_catalog(con: Cursor) -> list[CatalogEntry]:
                 id_type=r[6],
                 embedding=t.get("embedding"),
                 fulltext=t.get("fulltext"),
+                constraints=dict(json.loads(r[9])) if r[9] else {},
             )
         except (ValueError, TypeError) as e:
             out.append(CatalogEntry(r[0], None, r[7], f"unreadable catalog row: {e}"))
@@ -158,7 +161,11 @@ class CollectionTable:
     def create(cur: Cursor, spec: CollectionSpec) -> None:
         """Create the table, the log and the catalog row (inside the caller's transaction)."""
         id_sql = "BIGINT" if spec.id_type == "int" else "VARCHAR"
-        col_sql = "".join(f", {quote(c)} {t}" for c, t in spec.columns.items())
+        rules = spec.constraints  # checked text (vecdb.sql.ddl.check_constraint)
+        col_sql = "".join(
+            f", {quote(c)} {t}" + (f" {rules[c]}" if c in rules else "")
+            for c, t in spec.columns.items()
+        )
         cur.execute(
             f"CREATE TABLE {quote(spec.name)} (id {id_sql} PRIMARY KEY{col_sql}, "
             f"vec FLOAT[{spec.dim}] NOT NULL)"
@@ -166,7 +173,7 @@ class CollectionTable:
         cur.execute(f"CREATE TABLE _vecdb.{quote('log_' + spec.name)} (seq BIGINT, id {id_sql})")
         cur.execute(
             "INSERT INTO _vecdb.collections (name, dim, metric, index_kind, index_params, "
-            "columns, id_type, seq, text) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            "columns, id_type, seq, text, constraints) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
             [
                 spec.name,
                 spec.dim,
@@ -178,6 +185,7 @@ class CollectionTable:
                 json.dumps({"embedding": spec.embedding, "fulltext": spec.fulltext})
                 if spec.has_text
                 else None,
+                json.dumps(spec.constraints) if spec.constraints else None,
             ],
         )
 
@@ -264,6 +272,14 @@ class CollectionTable:
         ``progress`` is inserted in chunks, still in one transaction."""
         names = ", ".join(quote(c) for c in batch.column_names)
         verb = "INSERT OR REPLACE" if replace else "INSERT"
+        conflict = ""
+        if replace and self.spec.constraints:
+            # a UNIQUE column is a second key, which INSERT OR REPLACE refuses; replace on
+            # the id, every column from the proposed row (EXCLUDED holds DEFAULTs too)
+            verb = "INSERT"
+            cols = [*self.spec.columns, "vec"]
+            sets = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in cols)
+            conflict = f" ON CONFLICT (id) DO UPDATE SET {sets}"
         cur = self._cursor()
         out = []
         with track(progress, f"{self.spec.name}: writing", batch.num_rows) as task:
@@ -279,7 +295,7 @@ class CollectionTable:
                         out.append(
                             cur.sql(
                                 f"{verb} INTO {self.sql_name} ({names}) SELECT {names} "
-                                f"FROM {view} RETURNING {self._row_select}"
+                                f"FROM {view}{conflict} RETURNING {self._row_select}"
                             ).to_arrow_table()
                         )
                         cur.execute(f"INSERT INTO {self._log} SELECT {seq}, id FROM {view}")
