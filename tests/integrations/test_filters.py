@@ -3,6 +3,7 @@ exactly the rows the same filter selects when evaluated in Python (typed compari
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 from typing import Any
@@ -176,9 +177,21 @@ FILTERS = st.recursive(
 )
 
 
-def lc_store(typed: bool, metas: list[dict[str, Any]]) -> LCStore:
+_SHARED: dict[str, Any] = {}
+_names = itertools.count()
+
+
+def shared_db() -> Any:
+    """One in-memory database for the property tests' many small collections."""
+    if "db" not in _SHARED:
+        _SHARED["db"] = vecdb.connect()
+    return _SHARED["db"]
+
+
+def lc_store(typed: bool, metas: list[dict[str, Any]], db: Any = None) -> LCStore:
     cols = {"year": "INTEGER", "s": "VARCHAR"} if typed else None
-    store = LCStore(Words(), index="exact", metadata_columns=cols)
+    name = f"langchain_{next(_names)}" if db is not None else "langchain"
+    store = LCStore(Words(), db=db, collection=name, index="exact", metadata_columns=cols)
     store.add_texts([f"doc {i}" for i in range(len(metas))], metas, ids=[str(i) for i in range(len(metas))])
     return store
 
@@ -192,10 +205,12 @@ def selected(store: LCStore, flt: Any, n: int) -> set[str]:
 def test_dict_filters_select_what_python_selects(
     metas: list[dict[str, Any]], flt: dict[str, Any], typed: bool
 ) -> None:
-    store = lc_store(typed, metas)
+    store = lc_store(typed, metas, shared_db())
     want = {str(i) for i, m in enumerate(metas) if evaluate(flt, m)}
-    assert selected(store, flt, len(metas)) == want, translate_dict(flt)
-    store.close()
+    try:
+        assert selected(store, flt, len(metas)) == want, translate_dict(flt)
+    finally:
+        store.db.drop_collection(store.collection_name)
 
 
 # ---- LlamaIndex MetadataFilters ----------------------------------------------------------
@@ -259,16 +274,18 @@ def test_metadata_filters_select_what_python_selects(
 ) -> None:
     from llama_index.core.schema import TextNode
 
-    store = LIStore(index="exact")
+    store = LIStore(db=shared_db(), collection=f"llama_{next(_names)}", index="exact")
     nodes = [
         TextNode(id_=str(i), text=f"doc {i}", metadata=m, embedding=bag_of_words([f"d {i}"])[0].tolist())
         for i, m in enumerate(metas)
     ]
     store.add(nodes)
     q = VectorStoreQuery(query_embedding=bag_of_words(["d"])[0].tolist(), similarity_top_k=len(metas), filters=flt)
-    got = set(store.query(q).ids)
-    assert got == {str(i) for i, m in enumerate(metas) if llama_evaluate(flt, m)}
-    store.close()
+    try:
+        got = set(store.query(q).ids)
+        assert got == {str(i) for i, m in enumerate(metas) if llama_evaluate(flt, m)}
+    finally:
+        store.clear()
 
 
 # ---- safety and errors -------------------------------------------------------------------
