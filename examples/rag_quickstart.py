@@ -59,12 +59,20 @@ def load_folder(folder: Path) -> tuple[list[str], list[dict[str, Any]], list[str
         if path.suffix not in (".md", ".txt") or not path.is_file():
             continue
         rel = path.relative_to(folder)
-        title = next((ln.lstrip("# ").strip() for ln in path.read_text().splitlines()
-                      if ln.startswith("#")), rel.stem)  # fmt: skip
+        title = next(
+            (ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")),
+            rel.stem,
+        )
         for i, piece in enumerate(chunk(path.read_text())):
             texts.append(piece)
-            metas.append({"source": str(rel), "folder": rel.parts[0] if len(rel.parts) > 1
-                          else "", "title": title, "chunk": i})  # fmt: skip
+            metas.append(
+                {
+                    "source": str(rel),
+                    "folder": rel.parts[0] if len(rel.parts) > 1 else "",
+                    "title": title,
+                    "chunk": i,
+                }
+            )
             ids.append(f"{rel}#{i}")
     return texts, metas, ids
 
@@ -83,8 +91,10 @@ def ollama_answer(question: str, context: list[str], timeout: float = 120.0) -> 
         return None
     names = {m.get("name", "") for m in tags.get("models", [])}
     if model not in names and f"{model}:latest" not in names:
-        print(f"(Ollama at {base} has no model {model!r}: run `ollama pull {model}` or set "
-              "OLLAMA_MODEL; skipping the answer step)")  # fmt: skip
+        print(
+            f"(Ollama at {base} has no model {model!r}: run `ollama pull {model}` or set "
+            "OLLAMA_MODEL; skipping the answer step)"
+        )
         return None
     prompt = (
         "Answer the question using only this context.\n\n"
@@ -124,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     hits = store.similarity_search_with_relevance_scores(args.question, k=args.k, filter=flt)
     print(f"\nQ: {args.question}\nTop {len(hits)} chunks (filter {flt}):")
     for doc, score in hits:
-        print(f"  {score:.3f}  {doc.metadata['source']}#{doc.metadata['chunk']}: "
-              f"{doc.page_content[:90]}...")  # fmt: skip
+        print(
+            f"  {score:.3f}  {doc.metadata['source']}#{doc.metadata['chunk']}: "
+            f"{doc.page_content[:90]}..."
+        )
     hybrid = store.as_retriever(search_type="hybrid", search_kwargs={"k": 1, "filter": flt})
     top = hybrid.invoke(args.question)
     if top:

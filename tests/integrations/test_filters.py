@@ -192,7 +192,9 @@ def lc_store(typed: bool, metas: list[dict[str, Any]], db: Any = None) -> LCStor
     cols = {"year": "INTEGER", "s": "VARCHAR"} if typed else None
     name = f"langchain_{next(_names)}" if db is not None else "langchain"
     store = LCStore(Words(), db=db, collection=name, index="exact", metadata_columns=cols)
-    store.add_texts([f"doc {i}" for i in range(len(metas))], metas, ids=[str(i) for i in range(len(metas))])
+    store.add_texts(
+        [f"doc {i}" for i in range(len(metas))], metas, ids=[str(i) for i in range(len(metas))]
+    )
     return store
 
 
@@ -215,14 +217,21 @@ def test_dict_filters_select_what_python_selects(
 
 # ---- LlamaIndex MetadataFilters ----------------------------------------------------------
 LLAMA_OPS = {
-    FilterOperator.EQ: "$eq", FilterOperator.NE: "$ne", FilterOperator.GT: "$gt",
-    FilterOperator.GTE: "$gte", FilterOperator.LT: "$lt", FilterOperator.LTE: "$lte",
-    FilterOperator.IN: "$in", FilterOperator.NIN: "$nin", FilterOperator.ANY: "$any",
-    FilterOperator.ALL: "$all", FilterOperator.CONTAINS: "$contains",
+    FilterOperator.EQ: "$eq",
+    FilterOperator.NE: "$ne",
+    FilterOperator.GT: "$gt",
+    FilterOperator.GTE: "$gte",
+    FilterOperator.LT: "$lt",
+    FilterOperator.LTE: "$lte",
+    FilterOperator.IN: "$in",
+    FilterOperator.NIN: "$nin",
+    FilterOperator.ANY: "$any",
+    FilterOperator.ALL: "$all",
+    FilterOperator.CONTAINS: "$contains",
     FilterOperator.TEXT_MATCH: "$text_match",
     FilterOperator.TEXT_MATCH_INSENSITIVE: "$text_match_insensitive",
     FilterOperator.IS_EMPTY: "$is_empty",
-}  # fmt: skip
+}
 
 
 def test_every_llama_operator_is_translated() -> None:
@@ -234,31 +243,50 @@ LSCALAR = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, 2.0, 2020]), TEXT)
 
 def llama_filter() -> st.SearchStrategy[MetadataFilter]:
     key = st.sampled_from(KEYS)
-    scalar_ops = st.sampled_from([FilterOperator.EQ, FilterOperator.NE, FilterOperator.GT,
-                                  FilterOperator.GTE, FilterOperator.LT, FilterOperator.LTE,
-                                  FilterOperator.CONTAINS])  # fmt: skip
-    list_ops = st.sampled_from([FilterOperator.IN, FilterOperator.NIN, FilterOperator.ANY,
-                                FilterOperator.ALL])  # fmt: skip
+    scalar_ops = st.sampled_from(
+        [
+            FilterOperator.EQ,
+            FilterOperator.NE,
+            FilterOperator.GT,
+            FilterOperator.GTE,
+            FilterOperator.LT,
+            FilterOperator.LTE,
+            FilterOperator.CONTAINS,
+        ]
+    )
+    list_ops = st.sampled_from(
+        [FilterOperator.IN, FilterOperator.NIN, FilterOperator.ANY, FilterOperator.ALL]
+    )
     text_ops = st.sampled_from([FilterOperator.TEXT_MATCH, FilterOperator.TEXT_MATCH_INSENSITIVE])
-    lists = st.one_of(st.lists(st.integers(-3, 3), min_size=1, max_size=3),
-                      st.lists(TEXT, min_size=1, max_size=3))  # fmt: skip
+    lists = st.one_of(
+        st.lists(st.integers(-3, 3), min_size=1, max_size=3), st.lists(TEXT, min_size=1, max_size=3)
+    )
     return st.one_of(
-        st.builds(lambda k, o, v: MetadataFilter(key=k, operator=o, value=v), key, scalar_ops, LSCALAR),
+        st.builds(
+            lambda k, o, v: MetadataFilter(key=k, operator=o, value=v), key, scalar_ops, LSCALAR
+        ),
         st.builds(lambda k, o, v: MetadataFilter(key=k, operator=o, value=v), key, list_ops, lists),
         st.builds(lambda k, o, v: MetadataFilter(key=k, operator=o, value=v), key, text_ops, TEXT),
-        st.builds(lambda k: MetadataFilter(key=k, operator=FilterOperator.IS_EMPTY, value=None), key),
+        st.builds(
+            lambda k: MetadataFilter(key=k, operator=FilterOperator.IS_EMPTY, value=None), key
+        ),
     )
 
 
 CONDITIONS = st.sampled_from([FilterCondition.AND, FilterCondition.OR])
 LLAMA_FILTERS = st.recursive(
-    st.builds(lambda fs, c: MetadataFilters(filters=fs, condition=c),
-              st.lists(llama_filter(), min_size=1, max_size=3), CONDITIONS),
-    lambda sub: st.builds(lambda fs, c: MetadataFilters(filters=fs, condition=c),
-                          st.lists(st.one_of(sub, llama_filter()), min_size=1, max_size=3),
-                          CONDITIONS),
+    st.builds(
+        lambda fs, c: MetadataFilters(filters=fs, condition=c),
+        st.lists(llama_filter(), min_size=1, max_size=3),
+        CONDITIONS,
+    ),
+    lambda sub: st.builds(
+        lambda fs, c: MetadataFilters(filters=fs, condition=c),
+        st.lists(st.one_of(sub, llama_filter()), min_size=1, max_size=3),
+        CONDITIONS,
+    ),
     max_leaves=4,
-)  # fmt: skip
+)
 
 
 def llama_evaluate(f: Any, m: dict[str, Any]) -> bool:
@@ -276,11 +304,15 @@ def test_metadata_filters_select_what_python_selects(
 
     store = LIStore(db=shared_db(), collection=f"llama_{next(_names)}", index="exact")
     nodes = [
-        TextNode(id_=str(i), text=f"doc {i}", metadata=m, embedding=bag_of_words([f"d {i}"])[0].tolist())
+        TextNode(
+            id_=str(i), text=f"doc {i}", metadata=m, embedding=bag_of_words([f"d {i}"])[0].tolist()
+        )
         for i, m in enumerate(metas)
     ]
     store.add(nodes)
-    q = VectorStoreQuery(query_embedding=bag_of_words(["d"])[0].tolist(), similarity_top_k=len(metas), filters=flt)
+    q = VectorStoreQuery(
+        query_embedding=bag_of_words(["d"])[0].tolist(), similarity_top_k=len(metas), filters=flt
+    )
     try:
         got = set(store.query(q).ids)
         assert got == {str(i) for i, m in enumerate(metas) if llama_evaluate(flt, m)}

@@ -172,13 +172,23 @@ def test_async_calls_leave_the_event_loop_free() -> None:
 
 
 def test_remote_store_filters_and_hybrid(vecdb_server: Server) -> None:
-    store = VecdbVectorStore(Words(), db=vecdb_server.grpc, collection="lc_remote",
-                             index="exact", fulltext=True, metadata_columns={"year": "INTEGER"})  # fmt: skip
+    store = VecdbVectorStore(
+        Words(),
+        db=vecdb_server.grpc,
+        collection="lc_remote",
+        index="exact",
+        fulltext=True,
+        metadata_columns={"year": "INTEGER"},
+    )
     try:
         store.add_texts(TEXTS, METAS, ids=IDS)
         assert {d.id: d.metadata for d in store.get_by_ids(IDS)} == dict(zip(IDS, METAS))
-        ids = {d.id for d in store.similarity_search("rows", k=10, filter={"year": {"$gt": 2021},
-                                                                            "source": "a"})}
+        ids = {
+            d.id
+            for d in store.similarity_search(
+                "rows", k=10, filter={"year": {"$gt": 2021}, "source": "a"}
+            )
+        }
         assert ids == {"k"}
         assert store.hybrid_search("keywords", k=1)[0].id == "k"
         local = store_with_texts()

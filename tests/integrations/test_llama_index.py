@@ -136,22 +136,33 @@ def test_query_options_doc_ids_node_ids_mmr_text_and_hybrid() -> None:
     store = VecdbVectorStore(index="exact", fulltext=True)
     build(store)
     q = bag_of_words(["keywords"])[0].tolist()
-    res = store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=30, doc_ids=["doc2", "doc8"]))
+    res = store.query(
+        VectorStoreQuery(query_embedding=q, similarity_top_k=30, doc_ids=["doc2", "doc8"])
+    )
     assert {n.ref_doc_id for n in res.nodes} == {"doc2", "doc8"}
-    res = store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=30, node_ids=res.ids[:1]))
+    res = store.query(
+        VectorStoreQuery(query_embedding=q, similarity_top_k=30, node_ids=res.ids[:1])
+    )
     assert len(res.ids) == 1
     mmr = store.query(
-        VectorStoreQuery(query_embedding=q, similarity_top_k=3, mode=VectorStoreQueryMode.MMR,
-                         mmr_threshold=0.3)  # fmt: skip
+        VectorStoreQuery(
+            query_embedding=q, similarity_top_k=3, mode=VectorStoreQueryMode.MMR, mmr_threshold=0.3
+        )
     )
     assert len(mmr.ids) == 3 and len(set(mmr.ids)) == 3
     text = store.query(
-        VectorStoreQuery(query_str="shards", similarity_top_k=4, mode=VectorStoreQueryMode.TEXT_SEARCH)
+        VectorStoreQuery(
+            query_str="shards", similarity_top_k=4, mode=VectorStoreQueryMode.TEXT_SEARCH
+        )
     )
     assert text.nodes and all("shards" in n.get_content() for n in text.nodes)
     hybrid = store.query(
-        VectorStoreQuery(query_str="shards", query_embedding=bag_of_words(["shards"])[0].tolist(),
-                         similarity_top_k=4, mode=VectorStoreQueryMode.HYBRID)  # fmt: skip
+        VectorStoreQuery(
+            query_str="shards",
+            query_embedding=bag_of_words(["shards"])[0].tolist(),
+            similarity_top_k=4,
+            mode=VectorStoreQueryMode.HYBRID,
+        )
     )
     assert len(hybrid.ids) == 4 and hybrid.similarities == sorted(hybrid.similarities, reverse=True)
     plain = VecdbVectorStore(index="exact")
@@ -162,8 +173,10 @@ def test_query_options_doc_ids_node_ids_mmr_text_and_hybrid() -> None:
 
 def test_async_methods() -> None:
     store = VecdbVectorStore(index="exact")
-    nodes = [TextNode(id_=f"n{i}", text=f"t {i}", embedding=[1.0, float(i)], metadata={"i": i})
-             for i in range(5)]  # fmt: skip
+    nodes = [
+        TextNode(id_=f"n{i}", text=f"t {i}", embedding=[1.0, float(i)], metadata={"i": i})
+        for i in range(5)
+    ]
 
     async def run() -> Any:
         await store.async_add(nodes)
@@ -199,14 +212,19 @@ def test_reopened_by_another_process(tmp_path: Path) -> None:
     path = str(tmp_path / "db")
     store = VecdbVectorStore(db=path, collection="kb", index="exact")
     build(store)
-    nodes = sorted([n.node_id, n.ref_doc_id, n.get_content(), n.metadata] for n in store.get_nodes())
+    nodes = sorted(
+        [n.node_id, n.ref_doc_id, n.get_content(), n.metadata] for n in store.get_nodes()
+    )
     q = bag_of_words(["server filters"])[0].tolist()
     res = store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=3))
     store.close()  # frees the directory for the other process
     out = subprocess.run(
         [sys.executable, "-c", READER, path, json.dumps(q)],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["nodes"] == nodes and len(nodes) == 24
@@ -220,7 +238,10 @@ def test_against_a_server(vecdb_server: Server) -> None:
         ours = build(store)
         theirs = build(SimpleVectorStore())
         for flt in FILTERS:
-            a, b = ranked(ours, "rows and keywords", 4, flt), ranked(theirs, "rows and keywords", 4, flt)
+            a, b = (
+                ranked(ours, "rows and keywords", 4, flt),
+                ranked(theirs, "rows and keywords", 4, flt),
+            )
             assert [x[:3] for x in a] == [x[:3] for x in b]
             assert [x[3] for x in a] == pytest.approx([x[3] for x in b], abs=1e-5)
         ours.delete_ref_doc("doc1")

@@ -65,9 +65,11 @@ def fake_ollama() -> Iterator[str]:
 
 
 def test_quickstart_offline_then_with_an_ollama_endpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     fake_ollama: str,
-) -> None:  # fmt: skip
+) -> None:
     mod = load_example()
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens on port 9
     db = str(tmp_path / "rag")
@@ -81,7 +83,10 @@ def test_quickstart_offline_then_with_an_ollama_endpoint(
     assert "Ollama not reachable" in out and "\nA:" not in out
 
     monkeypatch.setenv("OLLAMA_HOST", fake_ollama)
-    assert mod.main(["--db", db, "--folder", "notes", "--question", "What happens after a crash?"]) == 0
+    assert (
+        mod.main(["--db", db, "--folder", "notes", "--question", "What happens after a crash?"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "A: It scans the matching rows" in out
     assert "notes/durability.md" in out.split("Top")[1].splitlines()[1]

@@ -29,8 +29,14 @@ from typing import Any
 
 from vecdb.errors import InvalidArgumentError
 
-__all__ = ["Where", "FilterCompiler", "translate_dict", "translate_metadata_filters", "kind_of",
-           "metadata_filters_sql"]
+__all__ = [
+    "Where",
+    "FilterCompiler",
+    "translate_dict",
+    "translate_metadata_filters",
+    "kind_of",
+    "metadata_filters_sql",
+]
 
 #: the JSON column that holds each document's metadata
 METADATA = "metadata"
@@ -195,7 +201,7 @@ class FilterCompiler:
         if kind == "num":
             test = f"json_type(x) IN {_NUM_TYPES} AND TRY_CAST(x AS DOUBLE) = {self.bind(value)}"
         elif kind == "str":
-            test = f"json_type(x) = 'VARCHAR' AND CAST(json_array(x) AS VARCHAR[])[1] = " + (
+            test = "json_type(x) = 'VARCHAR' AND CAST(json_array(x) AS VARCHAR[])[1] = " + (
                 self.bind(value)
             )
         elif kind == "bool":

@@ -67,6 +67,14 @@ def dumps_metadata(metadata: Any) -> str:
         ) from e
 
 
+def loads_many(texts: list[Any]) -> list[dict[str, Any]]:
+    """Each row's metadata (one JSON parse for the whole list when all are objects)."""
+    if texts and all(type(t) is str and t[:1] == "{" for t in texts):
+        out: list[dict[str, Any]] = json.loads("[" + ",".join(texts) + "]")
+        return out
+    return [loads_metadata(t) for t in texts]
+
+
 def loads_metadata(text: Any) -> dict[str, Any]:
     if text is None:
         return {}
@@ -224,11 +232,11 @@ class StoreCore:
         if coll is None or not ids:
             return []
         recs = coll.get(list(ids), include=[DOCUMENT, METADATA])
+        metas = loads_many([r.row.get(METADATA) for r in recs])
         return [
-            (r.id, r.row.get(DOCUMENT), loads_metadata(r.row.get(METADATA)),
-             r.vector if vectors else None)
-            for r in recs
-        ]  # fmt: skip
+            (r.id, r.row.get(DOCUMENT), meta, r.vector if vectors else None)
+            for r, meta in zip(recs, metas)
+        ]
 
     def search(
         self,
@@ -255,13 +263,13 @@ class StoreCore:
             kw["text"] = text
             if fusion is not None:
                 kw["fusion"] = fusion
-        query = vector if vector is not None else text
+        query = text if vector is None else np.asarray(vector, dtype=np.float32)
         hits = coll.search(query, k=int(k), include=include, **kw)
+        metas = loads_many([h.row[METADATA] for h in hits])
         return [
-            (h.id, float(h.distance), h.row.get(DOCUMENT), loads_metadata(h.row.get(METADATA)),
-             h.row.get("vec") if vectors else None)
-            for h in hits
-        ]  # fmt: skip
+            (h.id, h.distance, h.row[DOCUMENT], meta, h.row["vec"] if vectors else None)
+            for h, meta in zip(hits, metas)
+        ]
 
     def ids_where(self, where: Where) -> list[Any]:
         """Every id matching ``where`` (through SQL on the collection's table)."""

@@ -28,7 +28,7 @@ import numpy as np
 try:
     from llama_index.core.bridge.pydantic import PrivateAttr
     from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
-    from llama_index.core.schema import BaseNode
+    from llama_index.core.schema import BaseNode, MetadataMode
     from llama_index.core.vector_stores.types import (
         BasePydanticVectorStore,
         MetadataFilters,
@@ -81,7 +81,7 @@ class VecdbVectorStore(BasePydanticVectorStore):
         metadata_columns: dict[str, str] | None = None,
         **create_kwargs: Any,
     ) -> None:
-        super().__init__(collection_name=collection)
+        super().__init__(collection_name=collection)  # type: ignore[call-arg]
         self._core = StoreCore(db, collection, create_kwargs, metadata_columns)
 
     @classmethod
@@ -116,7 +116,7 @@ class VecdbVectorStore(BasePydanticVectorStore):
             emb = node.get_embedding()  # raises when the node has none
             ids.append(node.node_id)
             vecs.append(emb)
-            texts.append(node.get_content(metadata_mode="none"))
+            texts.append(node.get_content(metadata_mode=MetadataMode.NONE))
             metas.append(node_to_metadata_dict(node, remove_text=True, flat_metadata=False))
         self._core.write(ids, vecs, texts, metas, replace=True)
         return ids
@@ -192,8 +192,10 @@ class VecdbVectorStore(BasePydanticVectorStore):
             got = self._core.fetch([str(i) for i in node_ids], vectors=True)
             return [self._node(text, meta, vec) for _, text, meta, vec in got]
         where = self._selection(node_ids, filters)
-        ids = self._core.ids_where(where) if where is not None else self._core.ids_where(
-            Where("TRUE", {})
+        ids = (
+            self._core.ids_where(where)
+            if where is not None
+            else self._core.ids_where(Where("TRUE", {}))
         )
         got = self._core.fetch(sorted(ids), vectors=True)
         return [self._node(text, meta, vec) for _, text, meta, vec in got]
@@ -222,11 +224,14 @@ class VecdbVectorStore(BasePydanticVectorStore):
             from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter
 
             doc_filter = MetadataFilters(
-                filters=[MetadataFilter(key="ref_doc_id", value=list(query.doc_ids),
-                                        operator=FilterOperator.IN)]
-            )  # fmt: skip
-            filters = doc_filter if filters is None else MetadataFilters(
-                filters=[filters, doc_filter]
+                filters=[
+                    MetadataFilter(
+                        key="ref_doc_id", value=list(query.doc_ids), operator=FilterOperator.IN
+                    )
+                ]
+            )
+            filters = (
+                doc_filter if filters is None else MetadataFilters(filters=[filters, doc_filter])
             )
         where = self._selection(query.node_ids or None, filters)
         k = max(0, min(int(query.similarity_top_k or 0), _MAX_K))
