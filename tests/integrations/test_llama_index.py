@@ -208,6 +208,7 @@ READER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_reopened_by_another_process(tmp_path: Path) -> None:
     path = str(tmp_path / "db")
     store = VecdbVectorStore(db=path, collection="kb", index="exact")
