@@ -1,14 +1,17 @@
 """The transport-independent service: auth, limits, timeouts and metrics over one Database.
 
-Both the gRPC servicer and the REST app call :class:`ServiceCore`; each operation takes and
-returns plain Python values (the same ones the embedded API uses), so the two transports
-cannot drift apart.
+Both the gRPC servicer and the REST app decode their wire format into one of the request
+dataclasses of :mod:`vecdb.api` and call :meth:`ServiceCore.execute`, which checks the
+request's declared limits and runs it on the database; so the two transports cannot drift
+apart.
 
 >>> import vecdb
->>> core = ServiceCore(vecdb.connect(confined=True), ServerConfig())   # doctest: +SKIP
->>> core.authorize(None, write=False)                                   # doctest: +SKIP
->>> core.list_collections()                                             # doctest: +SKIP
+>>> from vecdb.api import ListCollectionsRequest
+>>> core = ServiceCore(vecdb.connect(confined=True), ServerConfig())
+>>> core.authorize(None, write=False)
+>>> core.execute(ListCollectionsRequest())
 []
+>>> core.close()
 """
 
 from __future__ import annotations
@@ -24,8 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import numpy as np
-
+from vecdb.api import Request, limit_error
 from vecdb.errors import (
     InternalError,
     InvalidArgumentError,
@@ -327,22 +329,14 @@ class ServiceCore:
 
     # -- limits ---------------------------------------------------------------------
 
-    def check_k(self, k: Any) -> None:
-        """Enforce ``max_k``."""
-        if isinstance(k, (int, np.integer)) and k > self.config.max_k:
-            raise ResourceExhaustedError(
-                f"k={int(k)} is over the limit max_k={self.config.max_k}",
-                limit="max_k",
-            )
-
-    def check_rows(self, n: int, what: str = "rows") -> None:
-        """Enforce ``max_batch_rows``."""
-        if n > self.config.max_batch_rows:
-            raise ResourceExhaustedError(
-                f"{n} {what} in one request is over the limit "
-                f"max_batch_rows={self.config.max_batch_rows}",
-                limit="max_batch_rows",
-            )
+    def check_limits(self, req: Request) -> None:
+        """Refuse ``req`` when it is over a limit its type declares (``max_k``,
+        ``max_batch_rows``) with ResourceExhaustedError naming the limit."""
+        cfg = self.config
+        for limit, value, what in req.limits():
+            allowed = getattr(cfg, limit)
+            if value > allowed:
+                raise limit_error(limit, value, what, allowed)
 
     def too_large(self, nbytes: int) -> ResourceExhaustedError:
         """The error for a request over ``max_message_bytes``."""
@@ -396,24 +390,18 @@ class ServiceCore:
             limit="request_timeout_s",
         )
 
-    # -- collections ----------------------------------------------------------------
+    # -- operations -----------------------------------------------------------------
 
-    def create_collection(self, **kwargs: Any) -> dict[str, Any]:
-        """Create a collection; returns its description."""
-        coll = self.db.create_collection(**kwargs)
-        return describe(coll)
+    def execute(self, req: Request, timeout: float | None = None) -> Any:
+        """Run one request (the caller has checked its key): limits first, then the
+        operation, under the request deadline when its type says so.
 
-    def get_collection(self, name: str) -> dict[str, Any]:
-        """The description of one collection (NotFoundError when missing)."""
-        return describe(self.db.get_collection(name))
-
-    def list_collections(self) -> list[str]:
-        """Collection names, sorted."""
-        return list(self.db.list_collections())
-
-    def drop_collection(self, name: str, missing_ok: bool = False) -> None:
-        """Drop a collection."""
-        self.db.drop_collection(name, missing_ok=missing_ok)
+        Both transports call only this, so a request behaves the same over gRPC and REST.
+        """
+        self.check_limits(req)
+        if req.deadline:
+            return self.timed(lambda: req.run(self.db), timeout)
+        return req.run(self.db)
 
     def health(self) -> tuple[bool, str]:
         """``(healthy, reason)``: DuckDB answers, and the data directory's disk has room.
@@ -448,193 +436,3 @@ class ServiceCore:
             except Exception:
                 continue
         return out
-
-    # -- rows -----------------------------------------------------------------------
-
-    def write(
-        self,
-        name: str,
-        ids: Any,
-        vectors: Any,
-        rows: Any,
-        add: bool = False,
-        documents: Any = None,
-    ) -> int:
-        """``add`` or ``upsert`` one atomic batch (documents without vectors are embedded
-        with the collection's persisted embedding spec)."""
-        n = _length(ids) if ids is not None else _length(vectors)
-        self.check_rows(n)
-        coll = self.db.get_collection(name)
-        fn = coll.add if add else coll.upsert
-        if documents is None:
-            return int(fn(ids=ids, vectors=vectors, rows=rows))
-        self.check_rows(_length(documents), "documents")
-        return int(fn(ids=ids, vectors=vectors, rows=rows, documents=documents))
-
-    def delete(
-        self, name: str, ids: Any = None, where: str | None = None, params: Any = None
-    ) -> int:
-        """Delete by ids or predicate; returns the number deleted."""
-        coll = self.db.get_collection(name)
-        return int(coll.delete(ids=ids, where=where, params=params))
-
-    def get(self, name: str, ids: Any, include: Any = None, timeout: float | None = None) -> list:
-        """Records for ``ids`` (missing ones omitted)."""
-        if ids is not None:
-            self.check_rows(_length(ids), "ids")
-        coll = self.db.get_collection(name)
-        if include is None:
-            return self.timed(lambda: coll.get(ids), timeout)
-        return self.timed(lambda: coll.get(ids, include=include), timeout)
-
-    def count(
-        self, name: str, where: str | None = None, params: Any = None, timeout: float | None = None
-    ) -> int:
-        """Rows in a collection, optionally filtered."""
-        coll = self.db.get_collection(name)
-        if where is None and params is None:
-            return int(self.timed(coll.count, timeout))
-        return int(self.timed(lambda: coll.count(where=where, params=params), timeout))
-
-    def compact(self, name: str) -> None:
-        """Compact a collection's index."""
-        self.db.get_collection(name).compact()
-
-    # -- queries --------------------------------------------------------------------
-
-    def search(
-        self,
-        name: str,
-        query: np.ndarray,
-        k: int = 10,
-        where: str | None = None,
-        params: Any = None,
-        include: Any = None,
-        ef: int | None = None,
-        nprobe: int | None = None,
-        timeout: float | None = None,
-        **text: Any,
-    ) -> Any:
-        """Nearest neighbours of one query (1-D) or a batch (2-D), or a text query;
-        ``text`` holds ``mode``, ``text`` and ``fusion`` when given."""
-        self.check_k(k)
-        if getattr(query, "ndim", 1) == 2:
-            self.check_rows(int(query.shape[0]), "query vectors")
-        coll = self.db.get_collection(name)
-        return self.timed(
-            lambda: coll.search(
-                query,
-                k=k,
-                where=where,
-                params=params,
-                include=include,
-                ef=ef,
-                nprobe=nprobe,
-                **_text_kwargs(text),
-            ),
-            timeout,
-        )
-
-    def search_plain(
-        self,
-        name: str,
-        query: np.ndarray,
-        k: int = 10,
-        ef: int | None = None,
-        timeout: float | None = None,
-    ) -> tuple[list[Any], list[float]]:
-        """Ids and distances of one unfiltered query's nearest rows, without rows.
-
-        The hot path of the service: an unfiltered search without ``include`` never reaches
-        DuckDB, so there is nothing for the watchdog to interrupt; the request timeout is
-        enforced by checking the elapsed time afterwards (the same outcome, no per-call
-        scheduling).
-        """
-        self.check_k(k)
-        coll = self.db.get_collection(name)
-        limit = self.config.request_timeout_s
-        if timeout is not None:
-            limit = min(limit, timeout)
-        t0 = time.perf_counter()
-        hits = coll.search(query, k=k, ef=ef)
-        if limit and limit > 0 and time.perf_counter() - t0 > limit:
-            raise self._timeout_error(limit)
-        return [h[0] for h in hits], [h[1] for h in hits]
-
-    def explain(
-        self,
-        name: str,
-        query: np.ndarray,
-        k: int = 10,
-        where: str | None = None,
-        params: Any = None,
-        ef: int | None = None,
-        nprobe: int | None = None,
-        timeout: float | None = None,
-        **text: Any,
-    ) -> dict[str, Any]:
-        """The plan a search would use."""
-        self.check_k(k)
-        coll = self.db.get_collection(name)
-        kw = _text_kwargs(text)
-        return self.timed(
-            lambda: coll.explain(
-                query, k=k, where=where, params=params, ef=ef, nprobe=nprobe, **kw
-            ),
-            timeout,
-        )
-
-    def sql(
-        self,
-        query: str,
-        params: Any = None,
-        timeout: float | None = None,
-        read_only: bool = False,
-    ) -> Any:
-        """Run one (confined) SQL statement under the request deadline, reads and writes.
-
-        Past the deadline DuckDB is interrupted, the statement rolls back and the caller gets
-        ResourceExhaustedError; the connection stays usable. ``read_only`` runs it as the
-        read-only key must (see ``Database.sql``).
-        """
-        if read_only:
-            return self.timed(lambda: self.db.sql(query, params, read_only=True), timeout)
-        return self.timed(lambda: self.db.sql(query, params), timeout)
-
-
-def _text_kwargs(text: dict[str, Any]) -> dict[str, Any]:
-    """The text options a transport may pass to search/explain (others are a bug)."""
-    unknown = set(text) - {"mode", "text", "fusion"}
-    if unknown:
-        raise TypeError(f"unknown search options {sorted(unknown)}")
-    return {k: v for k, v in text.items() if v is not None}
-
-
-def describe(coll: Any) -> dict[str, Any]:
-    """A collection's description dict (``Collection.describe()``)."""
-    d = getattr(coll, "describe", None)
-    if d is not None:
-        return dict(d())
-    return {
-        "name": coll.name,
-        "dim": coll.dim,
-        "metric": coll.metric,
-        "index": coll.index,
-        "index_params": dict(coll.index_params or {}),
-        "columns": dict(coll.columns or {}),
-        "id_type": coll.id_type,
-        "count": coll.count(),
-    }
-
-
-def _length(x: Any) -> int:
-    if x is None:
-        return 0
-    if hasattr(x, "num_rows"):
-        return int(x.num_rows)
-    if hasattr(x, "shape") and len(getattr(x, "shape", ())) >= 1:
-        return int(x.shape[0])
-    try:
-        return len(x)
-    except TypeError:
-        return 0

@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
+from vecdb.api import CollectionAPI, DatabaseAPI
 from vecdb.collection import Collection
 from vecdb.database import Database
 from vecdb.errors import (
@@ -41,6 +41,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "connect",
+    "DatabaseAPI",
+    "CollectionAPI",
     "Database",
     "Collection",
     "Hit",
@@ -77,13 +79,13 @@ def connect(
     ray_address: str | None = None,
     root_certificates: bytes | str | os.PathLike[str] | None = None,
     memory_limit: str | None = None,
-) -> Any:
+) -> DatabaseAPI:
     """Open a database: in memory (``None`` or ``":memory:"``), a directory, or a server.
 
-    ``"grpc://host:port"`` (``grpcs://`` for TLS) returns a remote database with the same API
-    (``api_key`` and ``timeout`` apply to it; ``root_certificates``, PEM bytes or a file
-    path, is the CA a ``grpcs://`` server's certificate is checked against; it needs the
-    ``vecdb[server]`` extra).
+    ``"grpc://host:port"`` (``grpcs://`` for TLS) or ``"http://host:port"`` (``https://``)
+    returns a remote database with the same API, over gRPC or REST (``api_key`` and
+    ``timeout`` apply to it; ``root_certificates``, PEM bytes or a file path, is the CA a TLS
+    server's certificate is checked against; it needs the ``vecdb[client]`` extra).
     ``confined=True`` refuses SQL that reaches files, the network, extensions or settings,
     as the server does. ``shards=N`` cuts a directory's database into N shards served by
     Ray actors (a private local Ray, or the cluster at ``ray_address``); see
@@ -96,6 +98,12 @@ def connect(
     True
     >>> db.close()
     """
+    if isinstance(path, str) and path.startswith(("http://", "https://")):
+        from vecdb.client.rest import connect_rest  # needs httpx (extra vecdb[client])
+
+        return connect_rest(
+            path, api_key=api_key, timeout=timeout, root_certificates=root_certificates
+        )
     if isinstance(path, str) and path.startswith(("grpc://", "grpcs://")):
         from vecdb.client import connect_remote  # gRPC is an optional extra
 
@@ -107,5 +115,8 @@ def connect(
             raise InvalidArgumentError("shards= needs a directory: vecdb.connect(path, shards=N)")
         from vecdb.sharded import connect_sharded  # Ray is an optional extra
 
-        return connect_sharded(path, shards, ray_address=ray_address, confined=confined)
+        # not yet a DatabaseAPI: sharded collections take no embedding=/fulltext= (issue #14)
+        return connect_sharded(  # type: ignore[return-value]
+            path, shards, ray_address=ray_address, confined=confined
+        )
     return Database(path, confined=confined, memory_limit=memory_limit)

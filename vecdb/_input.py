@@ -136,8 +136,16 @@ def check_include(include: Any, columns: dict[str, str]) -> list[str]:
         return list(columns)
     if isinstance(include, str):
         include = [include]
+    try:
+        include = list(include)
+    except TypeError:
+        raise InvalidArgumentError("include must be '*', a column name or a list of them") from None
     out = []
     for c in include:
+        if not isinstance(c, str):
+            raise InvalidArgumentError(
+                f"include must be '*', a column name or a list of them; got {c!r} in the list"
+            )
         if c not in columns:
             raise NotFoundError(
                 f"unknown column {c!r} in include; the collection's columns are {list(columns)}"

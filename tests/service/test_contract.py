@@ -190,6 +190,27 @@ def test_sql(backend: Any) -> None:
     assert [r[0] for r in res.fetchall()] == brute(q, k=3)
 
 
+def test_backend_is_the_api(backend: Any) -> None:
+    """Every back end is a DatabaseAPI and its collections CollectionAPIs (vecdb.api)."""
+    assert isinstance(backend, vecdb.DatabaseAPI)
+    assert isinstance(make(backend), vecdb.CollectionAPI)
+
+
+def test_sql_types_and_plan(backend: Any) -> None:
+    """SQL values keep their types on every transport (REST sends Arrow to the client), and
+    a vector search statement carries its plan."""
+    c = make(backend)
+    query = "SELECT DATE '2024-01-02' AS d, [1, 2] AS l, 1.5::DOUBLE AS f, NULL AS n"
+    with vecdb.connect() as ref:
+        expected = ref.sql(query).fetchall()
+    assert backend.sql(query).fetchall() == expected
+    _, vecs, _ = data()
+    res = backend.sql("SELECT id FROM docs ORDER BY cosine(vec, ?) LIMIT 2", [vecs[3].tolist()])
+    assert [r[0] for r in res.fetchall()] == brute(vecs[3], k=2)
+    assert res.plan and res.plan[0]["strategy"]
+    assert c.count() == N
+
+
 # --------------------------------------------------------------------------- errors
 
 ERROR_CASES = {
@@ -226,6 +247,11 @@ ERROR_CASES = {
         np.ones(DIM), k=3, where="title = $t", params={"t": "\ud800"}
     ),
     "surrogate_in_sql": lambda db, c: db.sql("SELECT id FROM docs WHERE title = '\ud800'"),
+    # an empty or non-text where is a bad argument, never "no filter"
+    "empty_where_search": lambda db, c: c.search(np.ones(DIM), k=3, where=""),
+    "empty_where_count": lambda db, c: c.count(where=" "),
+    "where_not_text": lambda db, c: c.delete(where=5),
+    "include_not_names": lambda db, c: c.search(np.ones(DIM), k=3, include=[1]),
 }
 
 EXPECTED: dict[str, type[BaseException]] = {
@@ -246,6 +272,10 @@ EXPECTED: dict[str, type[BaseException]] = {
     "surrogate_in_row": InvalidArgumentError,
     "surrogate_in_params": InvalidArgumentError,
     "surrogate_in_sql": InvalidArgumentError,
+    "empty_where_search": InvalidArgumentError,
+    "empty_where_count": InvalidArgumentError,
+    "where_not_text": InvalidArgumentError,
+    "include_not_names": InvalidArgumentError,
 }
 
 

@@ -160,7 +160,7 @@ def bind_text(db: Any, sites: tuple[TextSite, ...], values: dict[str, Any]) -> N
         if coll is None:
             raise NotFoundError(f"{site.kind}(): collection {site.collection!r} does not exist")
         if site.kind == "embed":
-            values[site.params[0]] = coll._embed([text])[0]
+            values[site.params[0]] = coll.embed([text])[0]
             continue
         live = coll._live
         if live.fulltext is None:
