@@ -318,15 +318,19 @@ ops = st.lists(
 def eager_maintenance() -> Iterator[None]:
     """Merge and compact after almost every write and append in batches of 3 documents, so
     the property test exercises them."""
-    names = ("MERGE_MIN_POSTINGS", "COMPACT_MIN_DEAD", "APPEND_BATCH")
-    saved = [getattr(fulltext, n) for n in names]
-    for n, v in zip(names, (4, 2, 3)):
-        setattr(fulltext, n, v)
+    knobs = (
+        (fulltext.postings, "MERGE_MIN_POSTINGS", 4),
+        (fulltext.postings, "COMPACT_MIN_DEAD", 2),
+        (fulltext.index, "APPEND_BATCH", 3),
+    )
+    saved = [getattr(mod, n) for mod, n, _ in knobs]
+    for mod, n, v in knobs:
+        setattr(mod, n, v)
     try:
         yield
     finally:
-        for n, v in zip(names, saved):
-            setattr(fulltext, n, v)
+        for (mod, n, _), v in zip(knobs, saved):
+            setattr(mod, n, v)
 
 
 @given(ops=ops, eager=st.booleans())
@@ -568,8 +572,12 @@ def test_weighted_normalises_each_branch() -> None:
 def test_docstring_examples() -> None:
     import doctest
 
-    res = doctest.testmod(fulltext)
-    assert res.failed == 0 and res.attempted >= 20
+    from vecdb.fulltext import fusion, index, persist, postings, tokenizer
+
+    modules = (fulltext, fusion, index, persist, postings, tokenizer)
+    results = [doctest.testmod(m) for m in modules]
+    assert sum(r.failed for r in results) == 0
+    assert sum(r.attempted for r in results) >= 20
 
 
 def test_benchmark_helpers() -> None:

@@ -535,7 +535,7 @@ class LiveIndex:
             info = {
                 "strategy": "fulltext",
                 "engine": "bm25",
-                "matching_rows": ft._n_live if allow is None else len(allow.labels),
+                "matching_rows": len(ft) if allow is None else len(allow.labels),
                 "total_rows": self.store.n_alive,
                 "documents": len(ft),
                 "k": k,
