@@ -58,6 +58,7 @@ from vecdb._input import (
 )
 from vecdb.embed import EmbeddingFunction, from_spec, resolve
 from vecdb.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from vecdb.fulltext import CorpusStats
 from vecdb.index import INDEX_TYPES
 from vecdb.live_index import LiveIndex
 from vecdb.result import Result
@@ -648,6 +649,13 @@ class Collection:
                 row = {**(row or {}), SCORES: {"vector": v, "text": t}}
             out.append(Hit(i, float(sc), row))
         return out
+
+    def text_stats(self, text: str) -> CorpusStats:
+        """BM25's corpus statistics for ``text`` (documents, total length, each token's
+        document frequency): what a sharded collection sums over its shards, to score every
+        shard with global IDF (see :func:`vecdb.fulltext.corpus_stats`)."""
+        self._check_open()
+        return self._live.text_stats(text)
 
     def _probe(
         self, query: Any, k: Any, ef: int | None

@@ -83,7 +83,9 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -96,6 +98,8 @@ __all__ = [
     "TextConfig",
     "Tokenizer",
     "FullTextIndex",
+    "CorpusStats",
+    "corpus_stats",
     "DamagedCheckpointError",
     "Fused",
     "rrf",
@@ -198,6 +202,54 @@ class TextConfig:
         if isinstance(d.get("stopwords"), list):
             d["stopwords"] = tuple(d["stopwords"])
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """BM25's corpus statistics for one query: live documents, their total length in
+    tokens, and how many of them contain each query token.
+
+    One index scores with its own; a sharded collection adds up its shards' (``+``) and has
+    every shard score with the sums (global IDF), so its scores equal one node's.
+
+    >>> a = CorpusStats(2, 10, {"x": 1}); b = CorpusStats(3, 5, {"x": 2, "y": 1})
+    >>> a + b
+    CorpusStats(documents=5, total_length=15, df={'x': 3, 'y': 1})
+    """
+
+    documents: int
+    total_length: int
+    df: dict[str, int]
+
+    def __add__(self, other: CorpusStats) -> CorpusStats:
+        df = dict(self.df)
+        for tok, n in other.df.items():
+            df[tok] = df.get(tok, 0) + n
+        return CorpusStats(
+            self.documents + other.documents, self.total_length + other.total_length, df
+        )
+
+
+_CORPUS: ContextVar[CorpusStats | None] = ContextVar("vecdb_bm25_corpus", default=None)
+
+
+@contextmanager
+def corpus_stats(stats: CorpusStats | None) -> Iterator[None]:
+    """Score with ``stats`` instead of each index's own statistics inside the block (in
+    this thread or task only); ``None`` changes nothing.
+
+    >>> ft = FullTextIndex(); ft.upsert([0, 1], ["red fox", "blue fox"])
+    >>> round(float(ft.search("red", k=1)[1][0]), 4)
+    0.6931
+    >>> with corpus_stats(CorpusStats(10, 20, {"red": 1})):
+    ...     round(float(ft.search("red", k=1)[1][0]), 4)
+    1.8563
+    """
+    token = _CORPUS.set(stats)
+    try:
+        yield
+    finally:
+        _CORPUS.reset(token)
 
 
 @functools.lru_cache(maxsize=8)
@@ -621,22 +673,45 @@ class FullTextIndex:
             out[:] = [by_label.get(x, 0.0) for x in lab.tolist()]
         return out
 
+    def term_stats(self, query: str) -> CorpusStats:
+        """This index's :class:`CorpusStats` for ``query``'s tokens (0 for unknown ones).
+
+        >>> ft = FullTextIndex(); ft.upsert([0, 1], ["red fox", "blue fox"])
+        >>> ft.term_stats("fox fox cat")
+        CorpusStats(documents=2, total_length=4, df={'fox': 2, 'cat': 0})
+        """
+        if not isinstance(query, str):
+            raise InvalidArgumentError(f"a full-text query is a string, got {type(query)}")
+        df = {}
+        for tok in self.tokenizer.tokens(query):
+            tid = self._vocab.get(tok)
+            df[tok] = 0 if tid is None else int(self._df[tid])
+        return CorpusStats(self._n_live, int(self._total_len), df)
+
     def _score(self, tokens: list[str], mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Slots with a positive score and their scores (unordered)."""
         empty = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        n = self._n_live
-        if n == 0:
+        if self._n_live == 0:
             return empty
-        qtf = Counter(t for t in (self._vocab.get(tok) for tok in tokens) if t is not None)
+        qtf = Counter(tok for tok in tokens if tok in self._vocab)
         if not qtf:
             return empty
-        tids = np.fromiter(qtf.keys(), dtype=np.int64, count=len(qtf))
-        df = self._df[tids].astype(np.float64)
+        tids = np.fromiter((self._vocab[tok] for tok in qtf), dtype=np.int64, count=len(qtf))
+        corpus = _CORPUS.get()
+        if corpus is None:
+            n, total_len = self._n_live, self._total_len
+            df = self._df[tids].astype(np.float64)
+        else:  # statistics of the whole (sharded) collection
+            n, total_len = corpus.documents, corpus.total_length
+            local = self._df[tids].tolist()
+            df = np.fromiter(
+                (corpus.df.get(tok, d) for tok, d in zip(qtf, local)), np.float64, len(qtf)
+            )
         weight = np.fromiter(qtf.values(), np.float64, len(qtf)) * np.log1p(
             (n - df + 0.5) / (df + 0.5)
         )
         k1, b = self.config.k1, self.config.b
-        avgdl = self._total_len / n
+        avgdl = total_len / n
         len_coef = k1 * b / avgdl if avgdl > 0 else 0.0
         filtered = mask is not None or self._n_slots != n  # dead slots or an allow-list
         slot_parts: list[np.ndarray] = []
