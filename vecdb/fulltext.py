@@ -243,7 +243,7 @@ def corpus_stats(stats: CorpusStats | None) -> Iterator[None]:
     0.6931
     >>> with corpus_stats(CorpusStats(10, 20, {"red": 1})):
     ...     round(float(ft.search("red", k=1)[1][0]), 4)
-    1.8563
+    1.9924
     """
     token = _CORPUS.set(stats)
     try:

@@ -20,6 +20,9 @@ A hybrid search runs both branches on every shard (the ``depth`` nearest vectors
 into one node's branch rankings, and fuses them on the router (RRF or weighted scores), as
 one node does; then the ``include``d columns of the final ``k`` are fetched from their
 shards. Query strings are embedded once, on the router.
+
+>>> CorpusStats(3, 30, {"ray": 1}) + CorpusStats(2, 10, {"ray": 2})  # two shards' statistics
+CorpusStats(documents=5, total_length=40, df={'ray': 3})
 """
 
 from __future__ import annotations
