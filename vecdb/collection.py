@@ -653,7 +653,14 @@ class Collection:
     def text_stats(self, text: str) -> CorpusStats:
         """BM25's corpus statistics for ``text`` (documents, total length, each token's
         document frequency): what a sharded collection sums over its shards, to score every
-        shard with global IDF (see :func:`vecdb.fulltext.corpus_stats`)."""
+        shard with global IDF (see :func:`vecdb.fulltext.corpus_stats`).
+
+        >>> import vecdb
+        >>> c = vecdb.connect().create_collection("t", dim=2, fulltext=True, index="exact")
+        >>> _ = c.add(ids=[1, 2], vectors=[[1, 0], [0, 1]], documents=["red fox", "blue fox"])
+        >>> c.text_stats("fox")
+        CorpusStats(documents=2, total_length=4, df={'fox': 2})
+        """
         self._check_open()
         return self._live.text_stats(text)
 

@@ -2,7 +2,8 @@
 
 Both sides use the exact index and the same bag-of-words embedding function, so vector
 rankings are identical; with global BM25 statistics (the default) full-text scores are one
-node's bit for bit, hence fused rankings too.
+node's (bit for bit on this small corpus, where no index merges postings), hence fused
+rankings too.
 """
 
 from __future__ import annotations
