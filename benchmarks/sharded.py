@@ -11,10 +11,15 @@ set and measures:
 - **end-to-end latency** of one query through the router, and the **router overhead**: the
   end-to-end median minus the per-shard median (Ray calls, fan-out, merge);
 - **batched QPS**: ``search(Q)`` with ``--batch-queries`` queries per call (default breadth,
-  ``ef_search / sqrt(S)`` per shard, and again with ``ef=ef_search`` on every shard), paired
+  ``ef_search / S^(2/3)`` per shard, and again with ``ef=ef_search`` on every shard), paired
   with one node (an embedded ``vecdb.connect(dir)``): the two alternate call by call,
-  several rounds, and the ratio of medians is reported;
+  several rounds; the ratio of medians and the median of the per-round ratios are reported;
 - **recall@k** against exact ground truth (numpy) over the same ``n`` rows.
+
+With ``--text`` it also loads npm-text-20k (documents and their shipped vectors, full-text
+index) into one node and a 2-shard database and measures full-text query latency, paired:
+one node, 2 shards with global BM25 statistics (the default: one more round trip), 2 shards
+with per-shard statistics, and how much the per-shard top 10 differs from the exact one.
 
 The 16-core figures printed last are a paper estimate from these measurements, not a run.
 """
@@ -144,7 +149,7 @@ def _one_config(
         c.search(batch_q, k=k), one_coll.search(batch_q, k=k)  # warm both
         t_one, t_sh = [], []
         clock = time.perf_counter
-        for r in range(rounds):
+        for r in range(rounds):  # paired: one node and the shards alternate, order swapped
             order = (one_coll, c) if r % 2 == 0 else (c, one_coll)
             for coll in order:
                 t0 = clock()
@@ -152,8 +157,9 @@ def _one_config(
                 (t_one if coll is one_coll else t_sh).append(clock() - t0)
         qps_one = len(batch_q) / statistics.median(t_one)
         qps_sh = len(batch_q) / statistics.median(t_sh)
+        paired = statistics.median(a / b for a, b in zip(t_one, t_sh))
         # the same with one node's search breadth on every shard (ef=ef_search per call);
-        # by default a shard searches with ef_search / sqrt(S) (its graph holds 1/S of the rows)
+        # by default a shard searches with ef_search / S^(2/3) (its graph holds 1/S of the rows)
         full = PARAMS["ef_search"]
         rec_full = _recall(c.search(queries, k=k, ef=full), truth, k)
         t_full, t_one2 = [], []
@@ -179,6 +185,8 @@ def _one_config(
             "batch_qps": qps_sh,
             "batch_qps_one_node": qps_one,
             "batch_ratio": qps_sh / qps_one,
+            "batch_ratio_paired_median": paired,
+            "shard_ef": c.shard_ef(None),
             "full_ef": full,
             "full_ef_recall": rec_full,
             "full_ef_batch_qps": qps_full,
@@ -188,12 +196,104 @@ def _one_config(
             f"{shards} shards: ingest {ips:,.0f} rows/s, per-shard {shard_lat * 1e3:.3f} ms, "
             f"end-to-end {e2e * 1e3:.3f} ms (router {cfg['router_overhead_s'] * 1e3:.3f} ms), "
             f"recall {rec:.4f}, batch {qps_sh:,.0f} q/s vs one node {qps_one:,.0f} q/s "
-            f"({cfg['batch_ratio']:.2f}x); ef={full} per shard: recall {rec_full:.4f}, "
+            f"({cfg['batch_ratio']:.2f}x, paired {paired:.2f}x); ef={full} per shard: "
+            f"recall {rec_full:.4f}, "
             f"batch {qps_full:,.0f} q/s ({cfg['full_ef_batch_ratio']:.2f}x)"
         )
         return cfg
     finally:
         db.close()
+
+
+def run_text(rounds: int, nq: int) -> dict[str, Any]:
+    """Full-text latency over 2 shards (global vs per-shard BM25 statistics) vs one node."""
+    from benchmarks.text import load
+
+    vecs, docs, queries, _ = load()
+    queries = queries[:nq]
+    tmp = Path(tempfile.mkdtemp(prefix="vecdb-sharded-text-"))
+    dbs = [vecdb.connect(tmp / "one"), vecdb.connect(tmp / "two", shards=2)]
+    try:
+        colls = []
+        for db in dbs:
+            c = db.create_collection("npm", dim=vecs.shape[1], fulltext=True)
+            for lo in range(0, len(vecs), 2_000):
+                hi = min(lo + 2_000, len(vecs))
+                c.add(ids=np.arange(lo, hi), vectors=vecs[lo:hi], documents=docs[lo:hi])
+            colls.append(c)
+        one, two = colls
+        sharded = dbs[1]
+
+        def top(coll: Any) -> list[list[tuple[float, Any]]]:
+            return [[(h.distance, h.id) for h in coll.search(q, k=10, mode="fulltext")]
+                    for q in queries]  # fmt: skip
+
+        exact = top(one)
+        sharded.bm25_stats = "shard"
+        local = top(two)
+        sharded.bm25_stats = "global"
+        glob = top(two)
+
+        # the score sequence is what must match (tied rows may come in another order, and
+        # a tie cut at the 10th place may keep other members)
+        def same(got: list[Any], want: list[Any]) -> float:
+            """Share of queries whose top-10 scores equal one node's (to 1e-12)."""
+            return float(
+                np.mean(
+                    [
+                        len(a) == len(b)
+                        and np.allclose([d for d, _ in a], [d for d, _ in b], rtol=1e-12, atol=0)
+                        for a, b in zip(got, want)
+                    ]
+                )
+            )
+
+        same_global, same_local = same(glob, exact), same(local, exact)
+        bitwise = float(
+            np.mean([[d for d, _ in a] == [d for d, _ in b] for a, b in zip(glob, exact)])
+        )
+        overlap_local = float(
+            np.mean(
+                [
+                    len({i for _, i in a} & {i for _, i in b}) / max(1, len(b))
+                    for a, b in zip(local, exact)
+                ]
+            )
+        )
+        times: dict[str, list[float]] = {"one": [], "global": [], "shard": []}
+        clock = time.perf_counter
+        for r in range(rounds):
+            order = ["one", "global", "shard"]
+            for which in order if r % 2 == 0 else order[::-1]:
+                sharded.bm25_stats = "shard" if which == "shard" else "global"
+                coll = one if which == "one" else two
+                for q in queries:
+                    t0 = clock()
+                    coll.search(q, k=10, mode="fulltext")
+                    times[which].append(clock() - t0)
+        sharded.bm25_stats = "global"
+        out = {
+            "docs": len(docs),
+            "queries": len(queries),
+            "p50_ms": {w: 1e3 * statistics.median(t) for w, t in times.items()},
+            "global_top10_scores_identical": same_global,
+            "global_top10_scores_bitwise": bitwise,
+            "shard_stats_top10_scores_identical": same_local,
+            "shard_stats_top10_id_overlap": overlap_local,
+        }
+        p50 = out["p50_ms"]
+        print(
+            f"text: fulltext p50 one node {p50['one']:.2f} ms, 2 shards global BM25 stats "
+            f"{p50['global']:.2f} ms, per-shard stats {p50['shard']:.2f} ms; top-10 scores "
+            f"equal to one node's (1e-12): global {same_global:.3f} (bit for bit {bitwise:.3f}), "
+            f"per-shard {same_local:.3f} "
+            f"(id overlap {overlap_local:.3f})"
+        )
+        return out
+    finally:
+        for db in dbs:
+            db.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def estimate_16_cores(res: dict[str, Any]) -> list[str]:
@@ -236,7 +336,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-queries", type=int, default=1_000, help="queries per batched call")
     p.add_argument("--rounds", type=int, default=9, help="paired batched rounds")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--text", action="store_true", help="also full-text over 2 shards")
+    p.add_argument("--text-only", action="store_true", help="only the full-text part")
+    p.add_argument("--text-queries", type=int, default=200)
     ns = p.parse_args(argv)
+    if ns.text_only:
+        res_t = run_text(max(3, ns.rounds // 3), ns.text_queries)
+        if ns.json:
+            Path(ns.json).write_text(json.dumps({"text": res_t}, indent=2) + "\n")
+        return 0
     res = run(
         ns.data,
         ns.n,
@@ -248,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         ns.rounds,
     )
     res["estimate_16_cores"] = estimate_16_cores(res)
+    if ns.text:
+        res["text"] = run_text(max(3, ns.rounds // 3), ns.text_queries)
     print("\n".join(["paper estimate (not measured):", *res["estimate_16_cores"]]))
     if ns.json:
         Path(ns.json).write_text(json.dumps(res, indent=2) + "\n")

@@ -45,6 +45,7 @@ import numpy as np
 
 from vecdb.embed import EmbeddingFunction
 from vecdb.errors import InvalidArgumentError, NotFoundError
+from vecdb.fulltext import CorpusStats
 from vecdb.live_index import LiveIndex
 from vecdb.reads import Reads
 from vecdb.result import Result
@@ -357,6 +358,12 @@ class Collection:
         """Ids and exact distances per query row, and the plan info (the entry of the SQL
         layer and of shards for vector search; ``queries`` is a float32 ``(m, dim)`` matrix)."""
         return self._reads.candidates(queries, k, where, params, ef, nprobe)
+
+    def text_stats(self, text: str) -> CorpusStats:
+        """BM25's corpus statistics for ``text``: what a sharded collection sums over its
+        shards to score each with global IDF (:func:`vecdb.fulltext.corpus_stats`)."""
+        self._check_open()
+        return self._live.text_stats(text)
 
     def search_rows(
         self,

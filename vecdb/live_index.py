@@ -32,7 +32,7 @@ import pyarrow as pa
 from vecdb import planner
 from vecdb._input import normalize
 from vecdb.errors import InvalidArgumentError
-from vecdb.fulltext import FullTextIndex, TextConfig
+from vecdb.fulltext import CorpusStats, FullTextIndex, TextConfig
 from vecdb.index import INDEX_TYPES, HnswIndex, VectorIndex, VectorStore
 from vecdb.planner import AllowList
 from vecdb.progress import CHUNK_ROWS, Progress, Task, chunks, track
@@ -542,6 +542,18 @@ class LiveIndex:
                 "candidates": len(ids),
             }
         return ids, scores, info
+
+    def text_stats(self, query: str) -> CorpusStats:
+        """The full-text index's BM25 statistics for ``query`` (a sharded collection sums
+        its shards' to score with global IDF)."""
+        ft = self.fulltext
+        if ft is None:
+            raise InvalidArgumentError(
+                f"collection {self.spec.name!r} has no full-text index; create it with "
+                "fulltext=True to search by keywords"
+            )
+        with self.rw.read():
+            return ft.term_stats(query)
 
     def text_scores(self, query: str, ids: np.ndarray) -> np.ndarray:
         """BM25 scores of given ids for ``query`` (0 where none); NaN without an index."""

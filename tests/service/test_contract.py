@@ -318,8 +318,6 @@ def make_text(db: Any) -> Any:
 def test_text_documents_and_modes(backend: Any) -> None:
     """Add with documents (embedded by the server), the three modes, where on each,
     include document: the same answers on every transport as the embedded engine."""
-    if type(backend).__name__ == "ShardedDatabase":
-        pytest.skip("documents, embeddings and full text are not sharded yet (a follow-up)")
     c = make_text(backend)
     with vecdb.connect() as ref_db:
         ref = make_text(ref_db)

@@ -10,15 +10,31 @@ import numpy as np
 import pytest
 
 import vecdb.sharded.actor
+import vecdb.sharded.collection
+import vecdb.sharded.fanout
 import vecdb.sharded.layout
+import vecdb.sharded.merge
 import vecdb.sharded.sql
+import vecdb.sharded.text
+import vecdb.sharded.writes
 from vecdb.errors import InvalidArgumentError, UnsupportedQueryError
 from vecdb.sharded.layout import LAYOUT_FILE, Layout, stable_hash
 from vecdb.sharded.sql import fanout_plan
 from vecdb.sql.parse import parse
 
+MODULES = [
+    vecdb.sharded.layout,
+    vecdb.sharded.sql,
+    vecdb.sharded.actor,
+    vecdb.sharded.merge,
+    vecdb.sharded.writes,
+    vecdb.sharded.fanout,
+    vecdb.sharded.collection,
+    vecdb.sharded.text,
+]
 
-@pytest.mark.parametrize("module", [vecdb.sharded.layout, vecdb.sharded.sql, vecdb.sharded.actor])
+
+@pytest.mark.parametrize("module", MODULES)
 def test_docstring_examples(module: object) -> None:
     res = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert res.attempted > 0 and res.failed == 0

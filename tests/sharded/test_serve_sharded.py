@@ -39,11 +39,21 @@ def test_server_over_shards_reports_per_shard_metrics(pair: tuple[Any, Any]) -> 
         assert set(rows) == {"0", "1"} and sum(rows.values()) == 300
         assert 'vecdb_shard_calls_total{shard="1"}' in text
         assert "vecdb_shard_busy_seconds_total" in text
+        # documents and full-text search through the server, over both shards
+        t = remote.create_collection("served_text", dim=8, metric="l2", fulltext=True)
+        docs = ["ray shards", "duckdb rows", "ray ray actors", "bm25 ranks ray"]
+        assert t.upsert(ids=[1, 2, 3, 4], vectors=vecs[:4], documents=docs) == 4
+        assert {h.id for h in t.search("ray", k=5, mode="fulltext")} == {1, 3, 4}
+        got = rest.get_collection("served_text").search(
+            "ray", k=2, mode="fulltext", include=["document"]
+        )
+        assert [h.id for h in got] == [3, 1] and got[0].row == {"document": "ray ray actors"}
         remote.close()
         rest.close()
     finally:
         srv.stop(grace=1)
         db.drop_collection("served", missing_ok=True)
+        db.drop_collection("served_text", missing_ok=True)
 
 
 @pytest.mark.slow

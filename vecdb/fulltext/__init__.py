@@ -48,12 +48,15 @@ from __future__ import annotations
 from vecdb.fulltext.fusion import Fused, minmax, rrf, weighted
 from vecdb.fulltext.index import FullTextIndex
 from vecdb.fulltext.persist import FILES, DamagedCheckpointError
+from vecdb.fulltext.stats import CorpusStats, corpus_stats
 from vecdb.fulltext.tokenizer import ENGLISH_STOPWORDS, TextConfig, Tokenizer
 
 __all__ = [
     "TextConfig",
     "Tokenizer",
     "FullTextIndex",
+    "CorpusStats",
+    "corpus_stats",
     "DamagedCheckpointError",
     "Fused",
     "rrf",

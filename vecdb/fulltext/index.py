@@ -29,6 +29,8 @@ import numpy as np
 from vecdb.errors import InvalidArgumentError
 from vecdb.fulltext.persist import load_checkpoint, save_checkpoint
 from vecdb.fulltext.postings import Postings
+from vecdb.fulltext.stats import CorpusStats
+from vecdb.fulltext.stats import current as current_stats
 from vecdb.fulltext.tokenizer import TextConfig, Tokenizer
 
 __all__ = ["FullTextIndex"]
@@ -235,23 +237,47 @@ class FullTextIndex:
             out[:] = [by_label.get(x, 0.0) for x in lab.tolist()]
         return out
 
+    def term_stats(self, query: str) -> CorpusStats:
+        """This index's :class:`CorpusStats` for ``query``'s tokens (0 for unknown ones).
+
+        >>> ft = FullTextIndex(); ft.upsert([0, 1], ["red fox", "blue fox"])
+        >>> ft.term_stats("fox fox cat")
+        CorpusStats(documents=2, total_length=4, df={'fox': 2, 'cat': 0})
+        """
+        if not isinstance(query, str):
+            raise InvalidArgumentError(f"a full-text query is a string, got {type(query)}")
+        p = self._postings
+        df = {}
+        for tok in self.tokenizer.tokens(query):
+            tid = p.vocab.get(tok)
+            df[tok] = 0 if tid is None else int(p.df[tid])
+        return CorpusStats(p.n_live, int(p.total_len), df)
+
     def _score(self, tokens: list[str], mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Slots with a positive score and their scores (unordered)."""
         p = self._postings
         empty = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        n = p.n_live
-        if n == 0:
+        if p.n_live == 0:
             return empty
-        qtf = Counter(t for t in (p.vocab.get(tok) for tok in tokens) if t is not None)
+        qtf = Counter(tok for tok in tokens if tok in p.vocab)
         if not qtf:
             return empty
-        tids = np.fromiter(qtf.keys(), dtype=np.int64, count=len(qtf))
-        df = p.df[tids].astype(np.float64)
+        tids = np.fromiter((p.vocab[tok] for tok in qtf), dtype=np.int64, count=len(qtf))
+        corpus = current_stats()
+        if corpus is None:
+            n, total_len = p.n_live, p.total_len
+            df = p.df[tids].astype(np.float64)
+        else:  # statistics of the whole (sharded) collection
+            n, total_len = corpus.documents, corpus.total_length
+            local = p.df[tids].tolist()
+            df = np.fromiter(
+                (corpus.df.get(tok, d) for tok, d in zip(qtf, local)), np.float64, len(qtf)
+            )
         weight = np.fromiter(qtf.values(), np.float64, len(qtf)) * np.log1p(
             (n - df + 0.5) / (df + 0.5)
         )
         k1, b = self.config.k1, self.config.b
-        avgdl = p.total_len / n
+        avgdl = total_len / n
         len_coef = k1 * b / avgdl if avgdl > 0 else 0.0
         filtered = mask is not None or p.n_slots != n  # dead slots or an allow-list
         slot_parts: list[np.ndarray] = []

@@ -18,7 +18,7 @@ router merges them with numpy, and pickling arrays is cheap.
 ('ok', 2)
 >>> status, (ids, dists, counts, rows) = s.search("c", np.array([[1, 0]], "float32"), 5, None,
 ...                                               None, None, None, None)
->>> ids.tolist(), dists.round(3).tolist(), counts.tolist()
+>>> ids.tolist(), np.round(dists.astype(float), 3).tolist(), counts.tolist()
 ([[1, 2]], [[0.0, 1.414]], [2])
 >>> s.close()
 ('ok', None)
@@ -36,9 +36,11 @@ import numpy as np
 
 import vecdb
 from vecdb._input import MAX_K
+from vecdb.embed import EmbeddingFunction
 from vecdb.errors import DatabaseLockedError, InternalError, VecdbError
+from vecdb.fulltext import CorpusStats, corpus_stats
 
-__all__ = ["Shard", "Reply"]
+__all__ = ["Shard", "Reply", "RouterEmbedding"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 Reply = tuple[str, Any]
@@ -70,6 +72,28 @@ def _reply(fn: F) -> F:
             self.calls += 1
 
     return wrapper  # type: ignore[return-value]
+
+
+class RouterEmbedding(EmbeddingFunction):
+    """What a shard's collection holds as its embedding function: the router's spec and
+    dimension, and no model. The router embeds documents and text queries once and sends
+    vectors, so a shard never loads a model (each would otherwise hold its own copy).
+
+    >>> fn = RouterEmbedding({"provider": "ollama", "model": "m"}, 3)
+    >>> fn.spec, fn.dim
+    ({'provider': 'ollama', 'model': 'm'}, 3)
+    """
+
+    def __init__(self, spec: dict[str, Any], dim: int) -> None:
+        super().__init__(dim=dim)
+        self._spec = dict(spec)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self._spec)
+
+    def _embed(self, texts: list[str]) -> Any:
+        raise InternalError("a shard never embeds: the router sends vectors (a vecdb bug)")
 
 
 class Shard:
@@ -188,6 +212,57 @@ class Shard:
         rows = [[h[2] for h in hits] for hits in res] if include is not None else None
         return ids, dists, counts, rows
 
+    # ---- text ----------------------------------------------------------------------------
+    @_reply
+    def text_stats(self, name: str, text: str) -> CorpusStats:
+        """This shard's BM25 statistics for ``text`` (the router sums them: global IDF)."""
+        return self.db.get_collection(name).text_stats(text)
+
+    @_reply
+    def search_text(
+        self,
+        name: str,
+        text: str,
+        k: int,
+        where: str | None,
+        params: Any,
+        stats: CorpusStats | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """This shard's ``k`` best ids and BM25 scores for ``text`` among rows matching
+        ``where``, scored with the whole collection's ``stats`` when given."""
+        coll = self.db.get_collection(name)
+        with corpus_stats(stats):
+            hits = coll.search(text, k=k, where=where, params=params, mode="fulltext")
+        return _ranking(hits, coll.id_type)
+
+    @_reply
+    def hybrid(
+        self,
+        name: str,
+        query: np.ndarray,
+        text: str,
+        depth: int,
+        where: str | None,
+        params: Any,
+        ef: int | None,
+        nprobe: int | None,
+        stats: CorpusStats | None,
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Both branches of a hybrid search on this shard, unfused (the router fuses the
+        merged rankings): the ``depth`` nearest ``(ids, distances)`` to the embedded
+        ``query`` and the ``depth`` best ``(ids, bm25 scores)`` for ``text``."""
+        coll = self.db.get_collection(name)
+        with corpus_stats(stats):
+            t_hits = coll.search(text, k=depth, where=where, params=params, mode="fulltext")
+        found = coll.search_candidates(query[None, :], depth, where, params, ef, nprobe)
+        vec = (found.ids[0].astype(_id_dtype(coll.id_type)), found.distances[0])
+        return vec, _ranking(t_hits, coll.id_type)
+
+    @_reply
+    def rows(self, name: str, ids: np.ndarray, include: list[str]) -> dict[Any, dict[str, Any]]:
+        """The ``include``d columns of the rows among ``ids`` that exist, by id."""
+        return {r.id: r.row for r in self.db.get_collection(name).get(ids, include=include)}
+
     @_reply
     def time_search(self, name: str, queries: np.ndarray, k: int, ef: int | None) -> list[float]:
         """Seconds each single query takes inside this shard (the benchmark's per-shard
@@ -206,9 +281,11 @@ class Shard:
         return self.db.get_collection(name).explain(query, **kwargs)
 
     @_reply
-    def sql(self, query: str, params: Any) -> Any:
-        """Run one statement; the rows come back as an Arrow table."""
-        return self.db.sql(query, params).to_arrow()
+    def sql(self, query: str, params: Any, stats: CorpusStats | None = None) -> Any:
+        """Run one statement; the rows come back as an Arrow table. ``stats``: the whole
+        collection's BM25 statistics for the statement's ``bm25``/``match`` text."""
+        with corpus_stats(stats):
+            return self.db.sql(query, params).to_arrow()
 
     # ---- lifecycle -----------------------------------------------------------------------
     @_reply
@@ -228,16 +305,38 @@ def _plain_knobs(k: Any, ef: Any, nprobe: Any) -> bool:
     return ok_k and all(v is None or (type(v) is int and v >= 1) for v in (ef, nprobe))
 
 
+def _id_dtype(id_type: str) -> Any:
+    return np.int64 if id_type == "int" else object
+
+
+def _ranking(hits: list[Any], id_type: str) -> tuple[np.ndarray, np.ndarray]:
+    """A list of hits as ``(ids, scores)`` arrays."""
+    ids = np.array([h[0] for h in hits], dtype=_id_dtype(id_type))
+    return ids, np.array([h[1] for h in hits], dtype=np.float64)
+
+
 def _pad(id_rows: list[Any], d_rows: list[Any], id_type: str) -> tuple[Any, Any, Any]:
-    """Ragged per-query ids and distances as ``(m, width)`` arrays padded with +inf."""
+    """Ragged per-query ids and distances as ``(m, width)`` arrays padded with +inf.
+
+    Distances keep their dtype (float32 from the indexes): the router's Hit gets the same
+    Python float as one node's, and half the bytes cross Ray.
+
+    >>> ids, d, n = _pad([np.array([4, 2]), np.array([7])],
+    ...                  [np.array([0.5, 0.75], "float32"), np.array([0.25], "float32")], "int")
+    >>> ids.tolist(), d.tolist(), d.dtype.name, n.tolist()
+    ([[4, 2], [7, 0]], [[0.5, 0.75], [0.25, inf]], 'float32', [2, 1])
+    """
     m = len(id_rows)
     counts = np.fromiter((len(r) for r in id_rows), dtype=np.int64, count=m)
     width = int(counts.max()) if m else 0
-    id_dtype = np.int64 if id_type == "int" else object
+    id_dtype = _id_dtype(id_type)
     if m and (counts == width).all() and not isinstance(d_rows[0], list):
-        return np.stack(id_rows).astype(id_dtype), np.stack(d_rows).astype(np.float64), counts
+        return np.stack(id_rows).astype(id_dtype, copy=False), np.stack(d_rows), counts
+    d_type = np.result_type(*[np.asarray(d).dtype for d in d_rows]) if m else np.float64
+    if not np.issubdtype(d_type, np.floating):
+        d_type = np.float64
     ids = np.zeros((m, width), dtype=id_dtype)
-    dists = np.full((m, width), np.inf, dtype=np.float64)
+    dists = np.full((m, width), np.inf, dtype=d_type)
     for i, (a, d) in enumerate(zip(id_rows, d_rows)):
         n = len(a)
         if n:

@@ -11,6 +11,11 @@ A statement is parsed once, by the same parser one node uses (same errors), then
 - **Aggregates that combine** -- ``SELECT count(*), sum(x), min(y), max(z) FROM c [WHERE …]``
   without GROUP BY -- run on every shard and are combined (counts and sums add up).
 - **No table** (``SELECT 1 + 1``) runs on one shard.
+- **Text functions**: ``embed('c', $q)`` is embedded once, on the router, and sent as a
+  vector parameter; ``bm25(document, $q)`` and ``match(document, $q)`` go to the shards as
+  written, and each shard scores ``bm25`` with the whole collection's BM25 statistics
+  (summed over the shards first, as :mod:`vecdb.sharded.text` does), so scores equal one
+  node's.
 - Anything else (joins, subqueries, CTEs, GROUP BY, DISTINCT, window functions, ``avg``,
   writes and DDL) is refused with :class:`~vecdb.errors.UnsupportedQueryError`, which names
   what does work; use the collection API for writes.
@@ -26,6 +31,7 @@ A statement is parsed once, by the same parser one node uses (same errors), then
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,7 +41,8 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from vecdb.errors import UnsupportedQueryError
+from vecdb.errors import InvalidArgumentError, NotFoundError, UnsupportedQueryError
+from vecdb.fulltext import CorpusStats
 from vecdb.result import Result
 from vecdb.sql import confine
 from vecdb.sql.execute import map_error
@@ -199,20 +206,23 @@ def run_sharded_sql(db: ShardedDatabase, query: str, params: Any = None) -> Resu
     if db.confined:
         confine.check(statement.tree)
     values = bind_params(statement, params)
+    stats = None
+    if statement.text_sites:
+        statement, stats = _text_sites(db, statement, values)
     collections = {n.lower() for n in db.list_collections()}
     plan = fanout_plan(statement, values, collections)
     args = values or None
     if statement.explain is not None:
         if plan.kind == "single":
             return _one(db, f"EXPLAIN {plan.shard_sql}", args)
-        tables = _gather(db, f"EXPLAIN {plan.shard_sql}", args)
+        tables = _gather(db, f"EXPLAIN {plan.shard_sql}", args, stats)
         out = []
         for s, t in enumerate(tables):
             out.append(t.add_column(0, "shard", pa.array([s] * t.num_rows, pa.int32())))
         return Result(pa.concat_tables(out, promote_options="permissive"))
     if plan.kind == "single":
         return _one(db, plan.shard_sql, args)
-    tables = _gather(db, plan.shard_sql, args)
+    tables = _gather(db, plan.shard_sql, args, stats)
     if plan.kind == "aggregate":
         return Result(_combine(tables, plan.combine))
     rows = pa.concat_tables(tables, promote_options="permissive")
@@ -226,13 +236,58 @@ def run_sharded_sql(db: ShardedDatabase, query: str, params: Any = None) -> Resu
 
 
 def _one(db: ShardedDatabase, sql: str, args: Any) -> Result:
-    replies = db._values(db._call("sql", {0: (sql, args)}))
+    replies = db.fanout.values(db.fanout.call("sql", {0: (sql, args)}))
     return Result(replies[0])
 
 
-def _gather(db: ShardedDatabase, sql: str, args: Any) -> list[pa.Table]:
-    replies = db._values(db._all("sql", sql, args))
-    return [replies[s] for s in sorted(replies)]
+def _gather(
+    db: ShardedDatabase, sql: str, args: Any, stats: CorpusStats | None = None
+) -> list[pa.Table]:
+    return db.fanout.each("sql", sql, args, stats)
+
+
+def _text_sites(
+    db: ShardedDatabase, statement: Statement, values: dict[str, Any]
+) -> tuple[Statement, CorpusStats | None]:
+    """The statement with ``bm25``/``match`` calls put back for the shards (the parser
+    lifted them into parameters one node binds), ``embed`` calls bound here (``values``),
+    and the global BM25 statistics of the ``bm25`` texts (None when there are none)."""
+    from vecdb.sharded.text import global_stats
+
+    tree = statement.tree.copy()
+    holders = {str(p.this): p for p in tree.find_all(exp.Placeholder)}
+    bm25_texts: dict[str, list[str]] = {}
+    for site in statement.text_sites:
+        kind, text = site.source
+        source: exp.Expression = exp.Placeholder(this=text)
+        if kind == "param":
+            if text not in values:
+                raise InvalidArgumentError(f"missing parameter ${text} of {site.kind}()")
+            text = values[text]
+        else:
+            source = exp.Literal.string(text)
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"{site.kind}()'s text must be a string, got {text!r}")
+        if site.collection not in db.list_collections():
+            raise NotFoundError(f"{site.kind}(): collection {site.collection!r} does not exist")
+        coll = db.get_collection(site.collection)
+        if site.kind == "embed":
+            values[site.params[0]] = coll._embed([text])[0]
+            continue
+        lifted = holders[site.params[0]]
+        # match: id IN (SELECT unnest($ids)); bm25: COALESCE(MAP($ids, $scores)[id], 0.0)
+        node = lifted.find_ancestor(exp.In if site.kind == "match" else exp.Coalesce)
+        id_col = node.this if site.kind == "match" else node.this.expressions[0]
+        doc = exp.column("document", table=id_col.table or None)
+        node.replace(exp.Anonymous(this=site.kind, expressions=[doc, source]))
+        if site.kind == "bm25":
+            bm25_texts.setdefault(site.collection, []).append(text)
+    if len(bm25_texts) > 1:
+        raise _refuse("bm25() over several collections")
+    stats = None
+    for name, texts in bm25_texts.items():
+        stats = global_stats(db.get_collection(name), " ".join(texts))
+    return dataclasses.replace(statement, tree=tree, text_sites=()), stats
 
 
 def _combine(tables: list[pa.Table], combine: tuple[str, ...]) -> pa.Table:
