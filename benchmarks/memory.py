@@ -95,9 +95,7 @@ def make_data(source: str, n: int, dim: int, seed: int = 7) -> np.ndarray:
         stop = min(n, start + len(real))
         out[start:stop] = real[: stop - start]
         if start:  # copies after the first get noise so no two vectors coincide
-            out[start:stop] += rng.normal(0, 0.01, (stop - start, real.shape[1])).astype(
-                np.float32
-            )
+            out[start:stop] += rng.normal(0, 0.01, (stop - start, real.shape[1])).astype(np.float32)
     return out
 
 
@@ -198,8 +196,7 @@ def _parts(db: Any, c: Any) -> dict[str, float]:
     if hot is not None:
         # hnswlib: per element the vector, level-0 links (2m), label and header; upper levels
         # are ~1/m of that for links only
-        per = data_dim = c.dim * 4
-        per = data_dim + (2 * M + 1) * 4 + 8
+        per = c.dim * 4 + (2 * M + 1) * 4 + 8
         parts["hnsw_estimate"] = hot._index.get_max_elements() * per / mb
     try:
         rows = db._cursor().execute("SELECT tag, memory_usage_bytes FROM duckdb_memory()")
@@ -285,29 +282,8 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, floa
     """Medians per system, in MiB, plus vecdb's ratios to hnswlib."""
     out: dict[str, dict[str, float]] = {}
     for system, rs in runs.items():
-        if not rs:
-            continue
-
-        def med(f: Any) -> float:
-            return float(statistics.median(f(r) for r in rs))
-
-        n = rs[0]["n"]
-        out[system] = {
-            "base": med(lambda r: r["base"]["VmRSS"]),
-            "peak": med(lambda r: r["peak"]["VmRSS"]),
-            "peak_anon": med(lambda r: r["peak"].get("RssAnon", float("nan"))),
-            "steady": med(lambda r: r["steady"]["VmRSS"]),
-            "steady_anon": med(lambda r: r["steady"]["RssAnon"]),
-            "steady_file": med(lambda r: r["steady"]["RssFile"]),
-            "peak_over_base": med(lambda r: r["peak"]["VmRSS"] - r["base"]["VmRSS"]),
-            "steady_over_base": med(lambda r: r["steady"]["VmRSS"] - r["base"]["VmRSS"]),
-            "disk": med(lambda r: r["disk"] / 2**20),
-            "build_s": med(lambda r: r["build_s"]),
-            "bytes_per_vector_steady": med(
-                lambda r: (r["steady"]["VmRSS"] - r["base"]["VmRSS"]) * 2**20 / n
-            ),
-            "bytes_per_vector_disk": med(lambda r: r["disk"] / n),
-        }
+        if rs:
+            out[system] = _medians(rs)
     if "vecdb" in out and "hnswlib" in out:
         v, h = out["vecdb"], out["hnswlib"]
         out["ratios"] = {
@@ -318,6 +294,31 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, floa
             "disk": v["disk"] / h["disk"],
         }
     return out
+
+
+def _medians(rs: list[dict[str, Any]]) -> dict[str, float]:
+    """Medians over one system's runs, in MiB (bytes per vector in bytes)."""
+    n = rs[0]["n"]
+
+    def med(f: Any) -> float:
+        return float(statistics.median(f(r) for r in rs))
+
+    return {
+        "base": med(lambda r: r["base"]["VmRSS"]),
+        "peak": med(lambda r: r["peak"]["VmRSS"]),
+        "peak_anon": med(lambda r: r["peak"].get("RssAnon", float("nan"))),
+        "steady": med(lambda r: r["steady"]["VmRSS"]),
+        "steady_anon": med(lambda r: r["steady"]["RssAnon"]),
+        "steady_file": med(lambda r: r["steady"]["RssFile"]),
+        "peak_over_base": med(lambda r: r["peak"]["VmRSS"] - r["base"]["VmRSS"]),
+        "steady_over_base": med(lambda r: r["steady"]["VmRSS"] - r["base"]["VmRSS"]),
+        "disk": med(lambda r: r["disk"] / 2**20),
+        "build_s": med(lambda r: r["build_s"]),
+        "bytes_per_vector_steady": med(
+            lambda r: (r["steady"]["VmRSS"] - r["base"]["VmRSS"]) * 2**20 / n
+        ),
+        "bytes_per_vector_disk": med(lambda r: r["disk"] / n),
+    }
 
 
 def table(summary: dict[str, dict[str, float]]) -> str:
@@ -343,10 +344,7 @@ def table(summary: dict[str, dict[str, float]]) -> str:
     if "ratios" in summary:
         r = summary["ratios"]
         lines.append("")
-        lines.append(
-            "vecdb / hnswlib: "
-            + ", ".join(f"{k} {v:.2f}×" for k, v in r.items())
-        )
+        lines.append("vecdb / hnswlib: " + ", ".join(f"{k} {v:.2f}×" for k, v in r.items()))
     return "\n".join(lines)
 
 
