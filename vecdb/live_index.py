@@ -292,7 +292,9 @@ class LiveIndex:
         texts: list[str | None] | None = None,
     ) -> None:
         """Apply committed changes to the store, the indexes and the row store, atomically
-        for readers. ``rows`` holds the written rows' id and columns as DuckDB stored them
+        for readers. ``prepared`` are the vectors as :meth:`prepare` checked them (the store
+        normalizes them under cosine and the index is fed the store's rows). ``rows`` holds
+        the written rows' id and columns as DuckDB stored them
         (any order); a row it lacks keeps its old values. ``texts`` are the documents of
         ``ids`` (required with a full-text index; None leaves a row out of full-text search)."""
         ft = self.fulltext
