@@ -232,7 +232,7 @@ def as_matrix(vectors: Any, dim: int, what: str = "vectors") -> np.ndarray:
 
 def normalize(arr: np.ndarray, what: str = "vectors") -> np.ndarray:
     """Unit rows (for cosine); a zero row is an error, since its cosine is undefined."""
-    norms = np.linalg.norm(arr, axis=1)
+    norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))  # no (n, dim) temporary, unlike norm()
     if (norms == 0).any():
         bad = int(np.flatnonzero(norms == 0)[0])
         raise InvalidArgumentError(

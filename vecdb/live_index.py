@@ -30,7 +30,6 @@ import numpy as np
 import pyarrow as pa
 
 from vecdb import planner
-from vecdb._input import normalize
 from vecdb.errors import InvalidArgumentError
 from vecdb.fulltext import CorpusStats, FullTextIndex, TextConfig
 from vecdb.index import INDEX_TYPES, HnswIndex, VectorIndex, VectorStore
@@ -56,6 +55,8 @@ CHECKPOINT_EVERY = 50_000
 COMPACT_RATIO = 0.3
 COMPACT_MIN_DEAD = 2_000
 ALLOWLIST_CACHE_SIZE = 64
+#: rows per step when rebuilding from DuckDB or compacting (bounds the temporaries)
+REBUILD_BATCH_ROWS = 16_384
 
 
 class RWLock:
@@ -128,13 +129,22 @@ class LiveIndex:
         self.ckpt_seq = -1  # the write sequence the last checkpoint covers
         self._rows_since_ckpt = 0
         self._allow: OrderedDict[Any, tuple[int, AllowList]] = OrderedDict()
-        store = VectorStore(spec.dim, spec.id_type)  # type: ignore[arg-type]
+        store = self._new_store(1024)
         self._swap(store, self._new_index(store), RowStore(self.row_types), self._new_fulltext())
 
     def _new_fulltext(self) -> FullTextIndex | None:
         """An empty full-text index when the collection has one, else None."""
         cfg = self.spec.fulltext
         return None if cfg is None else FullTextIndex(TextConfig.from_dict(cfg))
+
+    def _new_store(self, capacity: int) -> VectorStore:
+        spec = self.spec
+        return VectorStore(
+            spec.dim,
+            spec.id_type,  # type: ignore[arg-type]
+            capacity=max(capacity, 16),
+            normalize=spec.metric == "cosine",
+        )
 
     def _new_index(self, store: VectorStore) -> VectorIndex:
         spec = self.spec
@@ -156,8 +166,16 @@ class LiveIndex:
         self._allow.clear()
 
     def prepare(self, vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
-        """Checked vectors as the index stores them: unit rows under cosine."""
-        return normalize(vectors, what) if self.spec.metric == "cosine" else vectors
+        """Vectors checked for the metric (cosine refuses zero rows), not copied: the store
+        normalizes them into its own array as it takes them (no whole-batch copy)."""
+        if self.spec.metric == "cosine" and len(vectors):
+            zero = np.flatnonzero(np.einsum("ij,ij->i", vectors, vectors) == 0)
+            if len(zero):
+                raise InvalidArgumentError(
+                    f"{what}[{int(zero[0])}] is the zero vector, which has no cosine distance; "
+                    "store a non-zero vector or use metric='l2'"
+                )
+        return vectors
 
     # ---- loading ---------------------------------------------------------------------------
     def load(self, table: CollectionTable) -> None:
@@ -167,9 +185,16 @@ class LiveIndex:
         if ck is not None:
             try:
                 seq, path = ck
-                store = VectorStore.load(path, self.spec.dim, self.spec.id_type)  # type: ignore[arg-type]
+                store = VectorStore.load(
+                    path,
+                    self.spec.dim,
+                    self.spec.id_type,  # type: ignore[arg-type]
+                    normalize=self.spec.metric == "cosine",
+                )
                 index = self._new_index(store)
                 index.load(path)
+                if not store.vectors_loaded:
+                    index.read_vectors(path)  # kept once, in the index's own file
                 rows = RowStore(self.row_types, capacity=store.n_labels)
                 if self.row_types:  # rows written after the checkpoint come with the replay
                     for ids, _, tbl in table.scan(vectors=False):
@@ -217,11 +242,10 @@ class LiveIndex:
         """Build the store and index afresh from every row in DuckDB."""
         n = table.count()
         name = self.spec.name
-        store = VectorStore(self.spec.dim, self.spec.id_type, capacity=max(n, 16))  # type: ignore[arg-type]
+        store = self._new_store(n)
         rows = RowStore(self.row_types, capacity=max(n, 16))
         with track(self.progress, f"{name}: loading", n) as task:
-            batch_rows = 100_000 if type(task) is Task else CHUNK_ROWS
-            for ids, vecs, tbl in table.scan(batch_rows):
+            for ids, vecs, tbl in table.scan(batch_rows=REBUILD_BATCH_ROWS):
                 assert vecs is not None
                 rows.put(store.upsert(ids, self.prepare(vecs)), tbl)
                 task.update(len(ids))
@@ -266,7 +290,9 @@ class LiveIndex:
         texts: list[str | None] | None = None,
     ) -> None:
         """Apply committed changes to the store, the indexes and the row store, atomically
-        for readers. ``rows`` holds the written rows' id and columns as DuckDB stored them
+        for readers. ``prepared`` are the vectors as :meth:`prepare` checked them (the store
+        normalizes them under cosine and the index is fed the store's rows). ``rows`` holds
+        the written rows' id and columns as DuckDB stored them
         (any order); a row it lacks keeps its old values. ``texts`` are the documents of
         ``ids`` (required with a full-text index; None leaves a row out of full-text search)."""
         ft = self.fulltext
@@ -281,9 +307,10 @@ class LiveIndex:
                     ft.delete(killed)
             if len(ids):
                 labels = self.store.upsert(ids, prepared)
+                # what the store holds (unit rows under cosine): a view for new rows
                 with track(self.progress, f"{self.spec.name}: indexing", len(ids)) as task:
                     for part in chunks(len(ids), task):
-                        self.index.add(labels[part], prepared[part])
+                        self.index.add(labels[part], self.store.take(labels[part]))
                         task.update(part.stop - part.start)
                 if rows is not None and self.row_types:
                     row_ids = rows.column("id").to_numpy(zero_copy_only=False)
@@ -307,8 +334,11 @@ class LiveIndex:
         (unless ``save`` is false)."""
         old = self.store
         live = old.live_labels()
-        store = VectorStore(self.spec.dim, self.spec.id_type, capacity=max(len(live), 16))  # type: ignore[arg-type]
-        store.upsert(old.ids[live], old.vectors[live])
+        store = self._new_store(len(live))
+        step = REBUILD_BATCH_ROWS
+        for start in range(0, len(live), step):  # bounded temporaries, not a copy of all
+            part = live[start : start + step]
+            store.upsert(old.ids[part], old.take(part))
         rows = self.rows.compacted(live)
         index = self._new_index(store)
         self._build(index, len(live))
@@ -356,7 +386,9 @@ class LiveIndex:
             seq = table.seq
 
             def save(path: Path) -> list[str]:
-                files = self.store.save(path) + self.index.save(path)
+                # an index that holds the vectors saves them once, in its own file
+                files = self.store.save(path, vectors=not self.index.holds_vectors)
+                files += self.index.save(path)
                 if self.fulltext is not None:
                     files += self.fulltext.save(path)
                 return files
@@ -443,7 +475,9 @@ class LiveIndex:
     ) -> tuple[Candidates, list[Fetched]]:
         """:meth:`search`, and per query the hits' ``columns`` (and stored vectors) read from
         the row store under the same read lock: the rows of exactly the ids returned."""
-        with self.rw.read():
+        rw = self.rw
+        rw.acquire_read()  # not `with rw.read()`: a generator context costs ~2 µs a call
+        try:
             allow = None
             if matching_ids is not None:
                 allow = self._allowlist(allow_key, matching_ids)
@@ -453,6 +487,8 @@ class LiveIndex:
             fetched: list[Fetched] = []
             if columns or vectors:
                 fetched = [self._fetch(lab, columns or [], vectors) for lab in labels]
+        finally:
+            rw.release_read()
         return Candidates(ids, dists, info), fetched
 
     def _fetch(self, labels: np.ndarray, columns: list[str], vectors: bool) -> Fetched:

@@ -106,6 +106,32 @@ def test_filtered_search(backend: Any) -> None:
     assert c.count(where="year < 2005") == int((years < 2005).sum())
 
 
+def test_search_include_vec(backend: Any) -> None:
+    """``include=["vec"]`` returns each hit's vector as written (not the unit row the cosine
+    index keeps), with or without other columns, a filter or a batch of queries."""
+    c = make(backend)
+    ids, vecs, rows = data()
+    years = np.array([r["year"] for r in rows])
+    q = vecs[7] + 0.01
+    cases: list[tuple[Any, dict[str, Any], list[int]]] = [
+        (q, {"include": ["vec"]}, brute(q)),
+        (q, {"include": ["title", "vec"]}, brute(q)),
+        (q, {"include": ["vec"], "where": "year >= 2020"}, brute(q, years >= 2020)),
+    ]
+    for query, kw, want in cases:
+        hits = c.search(query, k=5, **kw)
+        assert [h.id for h in hits] == want, kw
+        for h in hits:
+            np.testing.assert_allclose(np.asarray(h.row["vec"], np.float32), vecs[h.id - 1])
+            if "title" in kw["include"]:
+                assert h.row["title"] == rows[h.id - 1]["title"]
+            else:
+                assert set(h.row) == {"vec"}
+    batch = c.search(np.stack([vecs[0], vecs[1]]), k=2, include=["vec"])
+    assert [[h.id for h in hs] for hs in batch] == [brute(vecs[0], k=2), brute(vecs[1], k=2)]
+    np.testing.assert_allclose(np.asarray(batch[1][0].row["vec"], np.float32), vecs[1])
+
+
 def test_delete(backend: Any) -> None:
     c = make(backend)
     assert c.delete(ids=[1, 2, 3]) == 3

@@ -34,6 +34,9 @@ class VectorIndex:
     """
 
     kind: ClassVar[str] = ""
+    #: the index keeps every vector and :meth:`read_vectors` restores the store's from its
+    #: saved files, so checkpoints need no separate copy of the vectors
+    holds_vectors: ClassVar[bool] = False
     #: name of the per-call accuracy knob ("ef", "nprobe") or None
     knob: ClassVar[str | None] = None
     #: accepted ``index_params`` keys and their defaults
@@ -67,6 +70,13 @@ class VectorIndex:
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Insert vectors under labels; a label already present is replaced."""
+        raise NotImplementedError
+
+    def reserve(self, n: int) -> None:
+        """Make room for labels below ``n`` before a large add (optional)."""
+
+    def read_vectors(self, directory: Path) -> None:
+        """Fill the store's vectors from the saved index (only when :attr:`holds_vectors`)."""
         raise NotImplementedError
 
     def remove(self, labels: np.ndarray) -> None:

@@ -1,13 +1,17 @@
 """HNSW through hnswlib.
 
-Cosine runs in hnswlib's cosine space (it normalizes in C++, so the hot path need not; the
-stored vectors are unit already), which returns ``1 - cos``, the cosine distance. Euclidean
-comes back squared and is square-rooted; inner product comes back as ``1 - a.b`` and is
-shifted to ``-a.b``.
+Cosine runs in hnswlib's inner-product space over the unit rows the store holds, which
+returns ``1 - a.b = 1 - cos``, the cosine distance. (hnswlib's cosine space would normalize
+the rows again, with its own rounding: the index's copy would then differ in the last bits
+from the store's, and the store could not be restored from the index file bit for bit.)
+Queries reach :meth:`HnswIndex.search` unit already; :meth:`HnswIndex.search_one` normalizes.
+Euclidean comes back squared and is square-rooted; inner product comes back as ``1 - a.b``
+and is shifted to ``-a.b``.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +26,7 @@ from vecdb.progress import CHUNK_ROWS
 
 __all__ = ["HnswIndex"]
 
-_SPACE = {"cosine": "cosine", "ip": "ip", "l2": "l2"}
+_SPACE = {"cosine": "ip", "ip": "ip", "l2": "l2"}
 
 
 @register
@@ -30,6 +34,7 @@ class HnswIndex(VectorIndex):
     """A hnswlib graph. Parameters: ``m``, ``ef_construction``, ``ef_search``."""
 
     kind: ClassVar[str] = "hnsw"
+    holds_vectors: ClassVar[bool] = True
     knob: ClassVar[str | None] = "ef"
     defaults: ClassVar[dict[str, Any]] = {"m": 16, "ef_construction": 200, "ef_search": 64}
 
@@ -67,6 +72,10 @@ class HnswIndex(VectorIndex):
             except RuntimeError:
                 pass  # never added (e.g. replayed delete of a row the checkpoint lacks)
 
+    def reserve(self, n: int) -> None:
+        """Make room for labels below ``n`` at once (growing by doubling copies the graph)."""
+        self._fit(n - 1)
+
     def rebuild(self, progress: Callable[[int], None] | None = None) -> None:
         store = self.store
         live = store.live_labels()
@@ -74,7 +83,7 @@ class HnswIndex(VectorIndex):
         step = len(live) if progress is None else CHUNK_ROWS  # chunks only to report them
         for i in range(0, len(live), max(step, 1)):
             part = live[i : i + step]
-            self._index.add_items(store.vectors[part], part)
+            self._index.add_items(store.take(part), part)  # a view when every label is live
             if progress is not None:
                 progress(len(part))
 
@@ -88,7 +97,10 @@ class HnswIndex(VectorIndex):
     def search_one(
         self, query: np.ndarray, k: int, ef: int | None = None
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The unfiltered single-query hot path: no conversions beyond the metric."""
+        """The unfiltered single-query hot path: no conversions beyond the metric (a cosine
+        query is made unit here; the caller has checked its norm is finite and non-zero)."""
+        if self.metric == "cosine":
+            query = query / np.float32(math.sqrt(float(query.dot(query))))
         if ef is not None and ef != self.params["ef_search"]:
             return self.search(query[None, :], k, ef)
         try:
@@ -129,6 +141,24 @@ class HnswIndex(VectorIndex):
         self._index.save_index(str(directory / "hnsw.bin"))
         return ["hnsw.bin"]
 
+    def read_vectors(self, directory: Path) -> None:
+        """Fill the store's vectors from the saved ``hnsw.bin`` (a checkpoint keeps them
+        once, in the index file; see :func:`saved_vectors`)."""
+        labels, vectors = saved_vectors(directory / "hnsw.bin", self.dim)
+        store = self.store
+        if len(labels) != store.n_labels or (
+            len(labels) and (labels.min() < 0 or labels.max() >= store.n_labels)
+        ):
+            raise ValueError("hnsw checkpoint and vector store disagree on the labels")
+        store.set_vectors(labels, vectors)
+        check = labels[:: max(1, len(labels) // 3)][:4]
+        alive = store.alive[check]
+        check = check[alive]
+        if len(check):  # the parse agrees with hnswlib's own reading
+            got = self._index.get_items(check.astype(np.uint64))
+            if not np.array_equal(np.asarray(got, np.float32), store.vectors[check]):
+                raise ValueError("hnsw checkpoint vectors do not read back as hnswlib reads them")
+
     def load(self, directory: Path) -> None:
         idx = hnswlib.Index(space=_SPACE[self.metric], dim=self.dim)
         idx.load_index(str(directory / "hnsw.bin"), max_elements=max(self.store.n_labels, 1024))
@@ -136,3 +166,57 @@ class HnswIndex(VectorIndex):
             raise ValueError("hnsw checkpoint and vector store disagree on the label count")
         idx.set_ef(self.params["ef_search"])
         self._index = idx
+
+
+#: hnswlib's saveIndex header: offsetLevel0, max_elements, cur_element_count,
+#: size_data_per_element, label_offset, offsetData (size_t), maxlevel (int), enterpoint (uint),
+#: maxM, maxM0, M (size_t), mult (double), ef_construction (size_t); then level 0 data
+_HEADER = np.dtype(
+    [
+        ("offset_level0", "<u8"),
+        ("max_elements", "<u8"),
+        ("count", "<u8"),
+        ("size_per_element", "<u8"),
+        ("label_offset", "<u8"),
+        ("offset_data", "<u8"),
+        ("maxlevel", "<i4"),
+        ("enterpoint", "<u4"),
+        ("max_m", "<u8"),
+        ("max_m0", "<u8"),
+        ("m", "<u8"),
+        ("mult", "<f8"),
+        ("ef_construction", "<u8"),
+    ]
+)
+
+
+def saved_vectors(path: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The labels and vectors in an hnswlib index file, as memory-mapped strided views.
+
+    Level 0 of the file is ``count`` fixed-size records, each holding links, the vector
+    (``dim`` float32 at ``offset_data``) and the label (at ``label_offset``). Reading them
+    this way costs no copy of the graph (hnswlib's ``get_items`` builds Python lists).
+    Raises ``ValueError`` when the header does not fit the file or ``dim``.
+    """
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    if len(mm) < _HEADER.itemsize:
+        raise ValueError("hnsw checkpoint is shorter than its header")
+    h = mm[: _HEADER.itemsize].view(_HEADER)[0]
+    count, size, off_data, off_label = (
+        int(h["count"]),
+        int(h["size_per_element"]),
+        int(h["offset_data"]),
+        int(h["label_offset"]),
+    )
+    start = _HEADER.itemsize
+    if (
+        int(h["offset_level0"]) != 0
+        or off_data + 4 * dim > size
+        or off_label + 8 > size
+        or start + count * size > len(mm)
+    ):
+        raise ValueError("hnsw checkpoint header does not match the file or the dimension")
+    level0 = mm[start : start + count * size].reshape(count, size)
+    vectors = level0[:, off_data : off_data + 4 * dim].view(np.float32)
+    labels = level0[:, off_label : off_label + 8].view(np.uint64)[:, 0].astype(np.int64)
+    return labels, vectors

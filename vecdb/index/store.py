@@ -28,18 +28,32 @@ from vecdb.types import IdType
 __all__ = ["VectorStore"]
 
 
-class VectorStore:
-    """Vectors, ids and liveness by label, plus the id -> label map."""
+#: rows normalized or copied per step when storing a batch (bounds the temporaries to ~8 MB)
+_CHUNK_BYTES = 8 << 20
 
-    def __init__(self, dim: int, id_type: IdType, capacity: int = 1024) -> None:
+
+class VectorStore:
+    """Vectors, ids and liveness by label, plus the id -> label map.
+
+    With ``normalize`` (the cosine metric) the store keeps unit rows: it normalizes what it is
+    given, a chunk at a time, straight into its own array, so a write holds no normalized
+    copy of the whole batch.
+    """
+
+    def __init__(
+        self, dim: int, id_type: IdType, capacity: int = 1024, normalize: bool = False
+    ) -> None:
         self.dim = dim
         self.id_type = id_type
+        self.normalize = normalize
         capacity = max(capacity, 16)
         self.vectors = np.zeros((capacity, dim), dtype=np.float32)
         self.ids: np.ndarray = np.zeros(capacity, dtype=np.int64 if id_type == "int" else object)
         self.alive = np.zeros(capacity, dtype=bool)
         self.sqnorms = np.zeros(capacity, dtype=np.float32)  # |v|^2, for l2 scans
         self.n_labels = 0  # labels handed out so far (live or dead)
+        #: false after :meth:`load` of a checkpoint whose vectors live in the index file
+        self.vectors_loaded = True
         self.n_alive = 0
         self._label_of: dict[Any, int] = {}
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (ids, labels), int ids
@@ -96,6 +110,25 @@ class VectorStore:
         """All live labels, ascending."""
         return np.flatnonzero(self.alive[: self.n_labels])
 
+    def take(self, labels: np.ndarray) -> np.ndarray:
+        """The vectors at ``labels``: a view (no copy) when they are one ascending run, as
+        the labels of new rows and of a compacted store are; else a gathered copy.
+
+        >>> s = VectorStore(dim=2, id_type="int")
+        >>> _ = s.upsert(np.array([1, 2, 3]), np.ones((3, 2), np.float32))
+        >>> np.shares_memory(s.take(np.array([0, 1, 2])), s.vectors)
+        True
+        """
+        n = len(labels)
+        if n and int(labels[-1]) - int(labels[0]) == n - 1:
+            if n < 3 or bool((np.diff(labels) == 1).all()):
+                return self.vectors[int(labels[0]) : int(labels[0]) + n]
+        return self.vectors[labels]
+
+    def vectors_nbytes(self) -> int:
+        """Bytes of the vector array (its capacity, as allocated)."""
+        return int(self.vectors.nbytes)
+
     # ---- writes ---------------------------------------------------------------------------
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Store vectors under ids; a live id keeps its label. Returns the labels used."""
@@ -114,12 +147,24 @@ class VectorStore:
                 self.n_alive += 1
             labels[j] = lab
         self.n_labels = nxt
-        self.vectors[labels] = vectors
-        self.sqnorms[labels] = np.einsum("ij,ij->i", vectors, vectors)
+        self._put(labels, vectors)
         self.ids[labels] = id_list if self.id_type == "str" else ids
         self.alive[labels] = True
         self._sorted = None
         return labels
+
+    def _put(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Write rows (normalized when the store normalizes) a chunk at a time."""
+        step = max(1, _CHUNK_BYTES // (4 * self.dim))
+        for start in range(0, len(labels), step):
+            lab = labels[start : start + step]
+            v = np.asarray(vectors[start : start + step], dtype=np.float32)
+            sq = np.einsum("ij,ij->i", v, v)
+            if self.normalize:
+                v = v / np.sqrt(sq)[:, None]
+                sq = np.einsum("ij,ij->i", v, v)
+            self.vectors[lab] = v
+            self.sqnorms[lab] = sq
 
     def remove(self, ids: np.ndarray) -> np.ndarray:
         """Kill the labels of ``ids`` (missing ids are ignored). Returns the labels killed."""
@@ -136,34 +181,58 @@ class VectorStore:
         return self.n_labels - self.n_alive
 
     # ---- persistence ----------------------------------------------------------------------
-    def save(self, directory: Path) -> list[str]:
-        """Write vectors.npy, ids.npy, alive.npy; returns the file names."""
+    def save(self, directory: Path, vectors: bool = True) -> list[str]:
+        """Write vectors.npy, ids.npy, alive.npy; returns the file names.
+
+        Without ``vectors`` (the index file holds every vector) vectors.npy holds the vectors
+        kept outside the index: none, a ``(0, dim)`` array; :meth:`load` then leaves the
+        vectors for the caller to restore from the index file."""
         n = self.n_labels
-        np.save(directory / "vectors.npy", self.vectors[:n])
+        files = ["vectors.npy", "ids.npy", "alive.npy"]
+        kept = self.vectors[:n] if vectors else np.zeros((0, self.dim), dtype=np.float32)
+        np.save(directory / "vectors.npy", kept)
         ids = self.ids[:n]
         if self.id_type == "str":
             ids = ids.astype(str) if n else np.zeros(0, dtype="<U1")
         np.save(directory / "ids.npy", ids)
         np.save(directory / "alive.npy", self.alive[:n])
-        return ["vectors.npy", "ids.npy", "alive.npy"]
+        return files
 
     @classmethod
-    def load(cls, directory: Path, dim: int, id_type: IdType) -> VectorStore:
-        """Read what :meth:`save` wrote."""
-        vectors = np.load(directory / "vectors.npy", allow_pickle=False)
+    def load(
+        cls, directory: Path, dim: int, id_type: IdType, normalize: bool = False
+    ) -> VectorStore:
+        """Read what :meth:`save` wrote. When vectors.npy holds no rows the vectors are left
+        zero and ``vectors_loaded`` false: the caller fills them from the index file (see
+        :meth:`set_vectors`)."""
         ids = np.load(directory / "ids.npy", allow_pickle=False)
         alive = np.load(directory / "alive.npy", allow_pickle=False)
         n = len(alive)
-        if vectors.shape != (n, dim) or len(ids) != n:
+        if len(ids) != n:
             raise ValueError("vector store files disagree on their row count")
-        store = cls(dim, id_type, capacity=max(n, 16))
-        store.vectors[:n] = vectors
+        store = cls(dim, id_type, capacity=max(n, 16), normalize=normalize)
+        vectors = np.load(directory / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        if vectors.dtype != np.float32 or vectors.shape not in ((n, dim), (0, dim)):
+            raise ValueError("vector store files disagree on their row count")
+        store.vectors_loaded = len(vectors) == n
+        if n and store.vectors_loaded:
+            store.set_vectors(np.arange(n), vectors)
+        del vectors
         store.ids[:n] = ids.tolist() if id_type == "str" else ids
         store.alive[:n] = alive
-        store.sqnorms[:n] = np.einsum("ij,ij->i", vectors, vectors)
         store.n_labels = n
         live = np.flatnonzero(alive)
         store.n_alive = len(live)
         keys = store.ids[live].tolist()
         store._label_of = dict(zip(keys, live.tolist()))
         return store
+
+    def set_vectors(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Fill the vectors at ``labels`` as stored already (no normalization), a chunk at a
+        time (``vectors`` may be a memory map or a strided view into a file)."""
+        step = max(1, _CHUNK_BYTES // (4 * self.dim))
+        for start in range(0, len(labels), step):
+            lab = labels[start : start + step]
+            v = np.ascontiguousarray(vectors[start : start + step], dtype=np.float32)
+            self.vectors[lab] = v
+            self.sqnorms[lab] = np.einsum("ij,ij->i", v, v)

@@ -22,7 +22,15 @@ import duckdb
 from vecdb.errors import InvalidArgumentError
 from vecdb.storage.lock import DirLock
 
-__all__ = ["Session"]
+__all__ = ["Session", "DEFAULT_MEMORY_LIMIT"]
+
+#: DuckDB's memory cap for a database on disk unless ``memory_limit=`` says otherwise.
+#: DuckDB's own default is 80 % of RAM, and it keeps every block it has touched cached up to
+#: that cap: a 100k x 384 build left ~150 MB of table blocks (the vectors again) and ~250 MB
+#: of insert buffers resident. Searches never read the vectors from DuckDB (the index and row
+#: store answer them), so a small cache costs little; DuckDB spills larger sorts and joins to
+#: ``<db>.tmp``. Measured in benchmarks/README.md ("Memory at the size of the data").
+DEFAULT_MEMORY_LIMIT = "256MB"
 
 
 class Session:
@@ -40,7 +48,9 @@ class Session:
             target = str(root / "vecdb.duckdb")
         try:
             config: dict[str, Any] = {}
-            if memory_limit is not None:
+            if memory_limit is None and root is not None:
+                config["memory_limit"] = DEFAULT_MEMORY_LIMIT  # in memory, nothing can spill
+            elif memory_limit is not None:
                 config["memory_limit"] = str(memory_limit)
             try:
                 self.con = duckdb.connect(target, config=config)
