@@ -34,7 +34,7 @@ from vecdb.errors import InvalidArgumentError
 from vecdb.fulltext import CorpusStats, FullTextIndex, TextConfig
 from vecdb.index import INDEX_TYPES, HnswIndex, VectorIndex, VectorStore
 from vecdb.planner import AllowList
-from vecdb.progress import CHUNK_ROWS, Progress, Task, chunks, track
+from vecdb.progress import Progress, Task, chunks, track
 from vecdb.row_store import RowStore
 from vecdb.storage.checkpoint import read_checkpoint, remove_checkpoints, write_checkpoint
 from vecdb.storage.crash import crash_point
