@@ -26,6 +26,7 @@ router merges them with numpy, and pickling arrays is cheap.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -72,6 +73,10 @@ def _reply(fn: F) -> F:
             self.calls += 1
 
     return wrapper  # type: ignore[return-value]
+
+
+#: the schema metadata key of a shard's SQL plans
+PLAN_KEY = b"vecdb.plan"
 
 
 class RouterEmbedding(EmbeddingFunction):
@@ -285,7 +290,13 @@ class Shard:
         """Run one statement; the rows come back as an Arrow table. ``stats``: the whole
         collection's BM25 statistics for the statement's ``bm25``/``match`` text."""
         with corpus_stats(stats):
-            return self.db.sql(query, params).to_arrow()
+            res = self.db.sql(query, params)
+        table = res.to_arrow()
+        if res.plan:  # the vector-search plans ride in the schema metadata
+            meta = dict(table.schema.metadata or {})
+            meta[PLAN_KEY] = json.dumps(res.plan, default=str).encode()
+            table = table.replace_schema_metadata(meta)
+        return table
 
     # ---- lifecycle -----------------------------------------------------------------------
     @_reply

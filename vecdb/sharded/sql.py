@@ -222,17 +222,18 @@ def run_sharded_sql(db: ShardedDatabase, query: str, params: Any = None) -> Resu
         return Result(pa.concat_tables(out, promote_options="permissive"))
     if plan.kind == "single":
         return _one(db, plan.shard_sql, args)
-    tables = _gather(db, plan.shard_sql, args, stats)
+    plans: list[Any] = []
+    tables = _gather(db, plan.shard_sql, args, stats, plans)
     if plan.kind == "aggregate":
         return Result(_combine(tables, plan.combine))
     rows = pa.concat_tables(tables, promote_options="permissive")
     if plan.merge_sql is None:
-        return Result(rows)
+        return Result(rows, plan=plans or None)
     try:
         merged = _merge_con().from_arrow(rows).query(_ROWS, plan.merge_sql).to_arrow_table()
     except duckdb.Error as e:
         raise map_error(e) from e
-    return Result(merged)
+    return Result(merged, plan=plans or None)
 
 
 def _one(db: ShardedDatabase, sql: str, args: Any) -> Result:
@@ -241,9 +242,28 @@ def _one(db: ShardedDatabase, sql: str, args: Any) -> Result:
 
 
 def _gather(
-    db: ShardedDatabase, sql: str, args: Any, stats: CorpusStats | None = None
+    db: ShardedDatabase,
+    sql: str,
+    args: Any,
+    stats: CorpusStats | None = None,
+    plans: list[Any] | None = None,
 ) -> list[pa.Table]:
-    return db.fanout.each("sql", sql, args, stats)
+    """Every shard's rows; their vector-search plans (tagged with the shard) go to
+    ``plans``."""
+    import json
+
+    from vecdb.sharded.actor import PLAN_KEY
+
+    out = []
+    for shard, table in enumerate(db.fanout.each("sql", sql, args, stats)):
+        meta = dict(table.schema.metadata or {})
+        raw = meta.pop(PLAN_KEY, None)
+        if raw is not None:
+            if plans is not None:
+                plans.extend({**p, "shard": shard} for p in json.loads(raw))
+            table = table.replace_schema_metadata(meta or None)
+        out.append(table)
+    return out
 
 
 def _text_sites(
