@@ -121,10 +121,7 @@ def connect(
             raise InvalidArgumentError("shards= needs a directory: vecdb.connect(path, shards=N)")
         from vecdb.sharded import connect_sharded  # Ray is an optional extra
 
-        # not yet a DatabaseAPI: sharded collections take no embedding=/fulltext= (issue #14)
-        return connect_sharded(  # type: ignore[return-value]
-            path, shards, ray_address=ray_address, confined=confined
-        )
+        return connect_sharded(path, shards, ray_address=ray_address, confined=confined)
     return Database(
         path, confined=confined, memory_limit=memory_limit, progress=check_progress(progress)
     )
