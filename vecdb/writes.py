@@ -28,8 +28,9 @@ from vecdb.live_index import LiveIndex
 from vecdb.storage.crash import crash_point
 from vecdb.storage.table import CollectionTable
 from vecdb.text import DOCUMENT, check_documents
+from vecdb.types import CollectionSpec
 
-__all__ = ["Writes"]
+__all__ = ["Writes", "with_documents"]
 
 
 class Writes:
@@ -84,41 +85,13 @@ class Writes:
             )
         return fn(texts)
 
-    def _with_documents(self, ids: Any, vectors: Any, documents: Any) -> tuple[Any, Any]:
-        """The vectors to write (embedding what has none) and the document column."""
-        spec = self._live.spec
-        if not spec.has_text:
-            raise InvalidArgumentError(
-                f"collection {spec.name!r} has no document column; create it with "
-                "embedding=... or fulltext=True to store documents"
-            )
-        n = len(as_ids(ids, spec.id_type)) if ids is not None else None
-        docs = check_documents(documents, n)
-        if vectors is None:
-            missing = list(range(len(docs)))
-        elif isinstance(vectors, (list, tuple)) and any(v is None for v in vectors):
-            missing = [i for i, v in enumerate(vectors) if v is None]
-        else:
-            return vectors, docs
-        if any(docs[i] is None for i in missing):
-            raise InvalidArgumentError(
-                "a row with neither a vector nor a document cannot be embedded; pass one of them"
-            )
-        embedded = self.embed([docs[i] for i in missing])  # type: ignore[misc]
-        if vectors is None:
-            return embedded, docs
-        out = list(vectors)
-        for j, i in enumerate(missing):
-            out[i] = embedded[j]
-        return out, docs
-
     # ---- writes ------------------------------------------------------------------------
     def write(self, ids: Any, vectors: Any, rows: Any, documents: Any, *, replace: bool) -> int:
         """:meth:`vecdb.Collection.upsert` (``replace``) or ``add``: one atomic batch."""
         self._check_open()
         docs = None
         if documents is not None:
-            vectors, docs = self._with_documents(ids, vectors, documents)
+            vectors, docs = with_documents(self._live.spec, self.embed, ids, vectors, documents)
         id_arr, mat, batch = as_batch(ids, vectors, rows, self._live.spec)
         if docs is not None:
             if rows is not None and any(r and DOCUMENT in r for r in rows):
@@ -190,3 +163,42 @@ class Writes:
             self._table.save_index_spec(spec, sql_name)
             crash_point("set_index.committed")
             self._live.checkpoint(self._table)
+
+
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def with_documents(
+    spec: CollectionSpec, embed: Embed | None, ids: Any, vectors: Any, documents: Any
+) -> tuple[Any, list[str | None]]:
+    """The vectors to write (embedding the documents that have none) and the documents;
+    shared by one collection and the sharded router (which embeds once, for all shards)."""
+    if not spec.has_text:
+        raise InvalidArgumentError(
+            f"collection {spec.name!r} has no document column; create it with "
+            "embedding=... or fulltext=True to store documents"
+        )
+    n = len(as_ids(ids, spec.id_type)) if ids is not None else None
+    docs = check_documents(documents, n)
+    if vectors is None:
+        missing = list(range(len(docs)))
+    elif isinstance(vectors, (list, tuple)) and any(v is None for v in vectors):
+        missing = [i for i, v in enumerate(vectors) if v is None]
+    else:
+        return vectors, docs
+    if any(docs[i] is None for i in missing):
+        raise InvalidArgumentError(
+            "a row with neither a vector nor a document cannot be embedded; pass one of them"
+        )
+    if embed is None:
+        raise InvalidArgumentError(
+            f"collection {spec.name!r} has no embedding function, so texts cannot be "
+            "embedded: pass vectors (or create the collection with embedding=...)"
+        )
+    embedded = embed([docs[i] for i in missing])  # type: ignore[misc]
+    if vectors is None:
+        return embedded, docs
+    out = list(vectors)
+    for j, i in enumerate(missing):
+        out[i] = embedded[j]
+    return out, docs

@@ -24,49 +24,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from vecdb._input import as_batch, as_ids, normalize
+from vecdb._input import as_batch, normalize
 from vecdb.errors import InvalidArgumentError
-from vecdb.text import DOCUMENT, check_documents
+from vecdb.text import DOCUMENT
 from vecdb.types import CollectionSpec
+from vecdb.writes import with_documents
 
 __all__ = ["write_batch"]
 
 Embed = Callable[[list[str]], np.ndarray]
-
-
-def with_documents(
-    spec: CollectionSpec, embed: Embed | None, ids: Any, vectors: Any, documents: Any
-) -> tuple[Any, list[str | None]]:
-    """The vectors to write (embedding the documents that have none) and the documents."""
-    if not spec.has_text:
-        raise InvalidArgumentError(
-            f"collection {spec.name!r} has no document column; create it with "
-            "embedding=... or fulltext=True to store documents"
-        )
-    n = len(as_ids(ids, spec.id_type)) if ids is not None else None
-    docs = check_documents(documents, n)
-    if vectors is None:
-        missing = list(range(len(docs)))
-    elif isinstance(vectors, (list, tuple)) and any(v is None for v in vectors):
-        missing = [i for i, v in enumerate(vectors) if v is None]
-    else:
-        return vectors, docs
-    if any(docs[i] is None for i in missing):
-        raise InvalidArgumentError(
-            "a row with neither a vector nor a document cannot be embedded; pass one of them"
-        )
-    if embed is None:
-        raise InvalidArgumentError(
-            f"collection {spec.name!r} has no embedding function, so texts cannot be "
-            "embedded: pass vectors (or create the collection with embedding=...)"
-        )
-    embedded = embed([docs[i] for i in missing])  # type: ignore[misc]
-    if vectors is None:
-        return embedded, docs
-    out = list(vectors)
-    for j, i in enumerate(missing):
-        out[i] = embedded[j]
-    return out, docs
 
 
 def write_batch(
