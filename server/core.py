@@ -399,9 +399,18 @@ class ServiceCore:
         Both transports call only this, so a request behaves the same over gRPC and REST.
         """
         self.check_limits(req)
-        if req.deadline:
+        if not req.deadline:
+            return req.run(self.db)
+        if req.waits_on_duckdb():
             return self.timed(lambda: req.run(self.db), timeout)
-        return req.run(self.db)
+        limit = self.config.request_timeout_s
+        if timeout is not None:
+            limit = min(limit, timeout)
+        t0 = time.perf_counter()
+        result = req.run(self.db)
+        if limit and limit > 0 and time.perf_counter() - t0 > limit:
+            raise self._timeout_error(limit)
+        return result
 
     def health(self) -> tuple[bool, str]:
         """``(healthy, reason)``: DuckDB answers, and the data directory's disk has room.

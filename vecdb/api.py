@@ -167,6 +167,14 @@ class Request:
         the service refuses it when ``value`` is over the configured limit."""
         return ()
 
+    def waits_on_duckdb(self) -> bool:
+        """True when running it may wait in DuckDB, where a deadline can interrupt it.
+
+        A request that stays in memory (an unfiltered search) is cheaper to run to its end
+        and check the deadline afterwards than to schedule an interrupt for every call.
+        """
+        return True
+
     def run(self, db: Any) -> Any:  # pragma: no cover - every subclass defines it
         """Run on ``db`` (any :class:`DatabaseAPI`) and return the method's result."""
         raise NotImplementedError
@@ -410,6 +418,11 @@ class SearchRequest(Request):
     def batched(self) -> bool:
         """True when the query is a matrix: the result is one list of hits per row."""
         return getattr(self.query, "ndim", 1) == 2
+
+    def waits_on_duckdb(self) -> bool:
+        # only a filter reaches DuckDB (its allow-list); the index, the row store, the
+        # full-text index and the embedding function are in memory or outside DuckDB
+        return self.where is not None
 
     def run(self, db: Any) -> Any:
         return db.get_collection(self.collection).search(

@@ -425,7 +425,7 @@ class LiveIndex:
             kk = k if k <= n else n
             if kk == 0 or index is None:
                 return None
-            res = index.search_one(query, kk, ef)
+            res = index.search_one(query, kk, ef, norm2)
             if res is None:
                 return None
             labels, dists = res
@@ -510,7 +510,7 @@ class LiveIndex:
             kk = k if k <= n else n
             if kk == 0 or index is None:
                 return None
-            res = index.search_one(query, kk, ef)
+            res = index.search_one(query, kk, ef, norm2)
             if res is None:
                 return None
             labels = res[0][0].view(np.int64)
