@@ -1,8 +1,10 @@
 """A collection: one DuckDB table of rows and vectors, and the ANN index derived from it.
 
 :class:`Collection` is a facade: it checks its input once (:mod:`vecdb._input`) and hands the
-work to :class:`~vecdb.storage.table.CollectionTable` (every DuckDB statement) and
-:class:`~vecdb.live_index.LiveIndex` (store + index). A write goes to DuckDB first, in one
+work to :class:`~vecdb.storage.table.CollectionTable` (every DuckDB statement),
+:class:`~vecdb.live_index.LiveIndex` (store + index, in memory), :class:`~vecdb.upkeep.Upkeep`
+(its load, rebuild, compaction and checkpoints) and :class:`~vecdb.live_text.LiveText` (its
+keyword reads). A write goes to DuckDB first, in one
 transaction with its change-log entry, and reaches the index only after it commits; so an
 acknowledged write is durable and an index can always be caught up or rebuilt from DuckDB.
 Reads (search, get, explain) are answered by :class:`~vecdb.reads.Reads`: filter -> planner
@@ -15,8 +17,9 @@ Lock order (take them in this order, never the other way round):
 1. ``Database`` catalog lock -- create/drop of collections;
 2. the collection's write lock (:meth:`Collection.writing`) -- one writer at a time; the DuckDB
    transaction and the index maintenance after it run under it;
-3. the live index's read/write lock -- readers hold the read side for a whole search
-   (allow-list, planner, id lookup); writers take the write side only to swap in a batch.
+3. the live index's read/write lock (:class:`~vecdb.live_index.RWLock`) -- readers hold the
+   read side for a whole search (allow-list, planner, id lookup, rows); writers (apply, and
+   the upkeep's rebuild/compact swaps) take the write side only to swap in a batch or parts.
 
 >>> import numpy as np, vecdb
 >>> db = vecdb.connect()
@@ -47,10 +50,13 @@ from vecdb.embed import EmbeddingFunction
 from vecdb.errors import InvalidArgumentError, NotFoundError
 from vecdb.fulltext import CorpusStats
 from vecdb.live_index import LiveIndex
+from vecdb.live_text import LiveText
 from vecdb.reads import Reads
 from vecdb.result import Result
+from vecdb.sql.predicate import Predicate
 from vecdb.storage.table import CollectionTable
 from vecdb.types import Candidates, CollectionSpec, Hit, Record
+from vecdb.upkeep import Upkeep
 from vecdb.writes import Writes
 
 __all__ = ["Collection", "CollectionContext", "Candidates"]
@@ -85,10 +91,12 @@ class Collection:
         self._write_lock = threading.RLock()
         self._table = CollectionTable(ctx.cursor, spec, seq)
         directory = None if ctx.root is None else ctx.root / "index" / spec.name
-        self._live = LiveIndex(spec, directory, self._table.column_types(), ctx.progress)
-        live, table, lock, check = self._live, self._table, self._write_lock, self._check_open
-        self._reads = Reads(live, table, ctx.confined, self.embed, check, self._is_open)
-        self._writes = Writes(live, table, lock, check, self._reads.predicate, embedding)
+        self._live = live = LiveIndex(spec, self._table.column_types(), ctx.progress)
+        self._upkeep = Upkeep(live, directory)
+        self._text = LiveText(live)
+        table, lock, check = self._table, self._write_lock, self._check_open
+        self._reads = Reads(live, self._text, table, ctx.confined, self.embed, check, self._is_open)
+        self._writes = Writes(self._upkeep, table, lock, check, self._reads.predicate, embedding)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors of ``texts`` by the collection's embedding function (an error without)."""
@@ -106,6 +114,10 @@ class Collection:
     store = property(lambda self: self._live.store, doc="The live vector store (inspect only).")
     column_types = property(lambda self: self._live.row_types, doc="Arrow types (do not modify).")
     index = property(lambda self: self._live.index, doc="The live ANN index (inspect only).")
+    text_index = property(
+        lambda self: None if self._live.fulltext is None else self._text,
+        doc="Keyword reads (:class:`~vecdb.live_text.LiveText`); None without full text.",
+    )
 
     @property
     def embedding_function(self) -> EmbeddingFunction | None:
@@ -153,7 +165,7 @@ class Collection:
     # ---- life cycle (called by Database) ---------------------------------------------------
     def load(self) -> None:
         """Bring the index up to DuckDB: checkpoint + replay of newer writes, or a rebuild."""
-        self._live.load(self._table)
+        self._upkeep.load(self._table)
 
     def drop(self) -> None:
         """Drop the table, its change log and catalog row (one transaction), then the index
@@ -161,14 +173,14 @@ class Collection:
         with self._write_lock:
             self._table.drop()
             self._dropped = True
-            self._live.remove_files()
+            self._upkeep.remove_files()
 
     def checkpoint(self, if_changed: bool = False) -> None:
         """Write the index and vector store to disk, covering every write so far (with
         ``if_changed``, only when there were writes since the last checkpoint)."""
         with self._write_lock:
-            if not self._dropped and not (if_changed and self._live.ckpt_seq == self._table.seq):
-                self._live.checkpoint(self._table)
+            if not self._dropped and not (if_changed and self._upkeep.ckpt_seq == self._table.seq):
+                self._upkeep.checkpoint(self._table)
 
     # ---- writes ----------------------------------------------------------------------------
     def add(
@@ -250,10 +262,7 @@ class Collection:
     # ---- reads (answered by vecdb.reads.Reads) --------------------------------------------
     def count(self, where: str | None = None, params: Any = None) -> int:
         """Number of rows (matching ``where`` when given)."""
-        self._check_open()
-        if where is None:
-            return self._live.store.n_alive
-        return self._table.count(self._reads.predicate(where), params)
+        return self._reads.count(where, params)
 
     def get(self, ids: Any, include: Any = None) -> list[Record]:
         """Rows by id, in the order asked; ids that do not exist are left out.
@@ -334,7 +343,7 @@ class Collection:
         self,
         query: Any,
         k: int = 10,
-        where: str | None = None,
+        where: str | Predicate | None = None,
         params: Any = None,
         ef: int | None = None,
         nprobe: int | None = None,
@@ -350,7 +359,7 @@ class Collection:
         self,
         queries: np.ndarray,
         k: int,
-        where: str | None = None,
+        where: str | Predicate | None = None,
         params: Any = None,
         ef: int | None = None,
         nprobe: int | None = None,
@@ -363,13 +372,13 @@ class Collection:
         """BM25's corpus statistics for ``text``: what a sharded collection sums over its
         shards to score each with global IDF (:func:`vecdb.fulltext.corpus_stats`)."""
         self._check_open()
-        return self._live.text_stats(text)
+        return self._text.stats(text)
 
     def search_rows(
         self,
         queries: np.ndarray,
         k: int,
-        where: str | None,
+        where: str | Predicate | None,
         params: Any,
         columns: list[str],
         vectors: bool = False,
