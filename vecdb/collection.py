@@ -114,18 +114,12 @@ class Collection:
     store = property(lambda self: self._live.store, doc="The live vector store (inspect only).")
     column_types = property(lambda self: self._live.row_types, doc="Arrow types (do not modify).")
     index = property(lambda self: self._live.index, doc="The live ANN index (inspect only).")
-    text_index = property(
-        lambda self: None if self._live.fulltext is None else self._text,
-        doc="Keyword reads (:class:`~vecdb.live_text.LiveText`); None without full text.",
-    )
+    text_index = property(lambda self: None if self._live.fulltext is None else self._text)
 
     @property
     def embedding_function(self) -> EmbeddingFunction | None:
-        """The function that embeds documents and text queries (None without one).
-
-        Rebuilt from the persisted spec on first use; a collection created with a plain
-        callable raises an error asking for it (pass it with
-        ``db.get_collection(name, embedding=fn)``)."""
+        """The function that embeds documents and text queries (None without one); a plain
+        callable is not persisted: pass it again with ``db.get_collection(name, embedding=)``."""
         return self._writes.embedding_function
 
     def set_embedding_function(self, embedding: Any) -> None:
@@ -168,8 +162,7 @@ class Collection:
         self._upkeep.load(self._table)
 
     def drop(self) -> None:
-        """Drop the table, its change log and catalog row (one transaction), then the index
-        files; the collection is unusable afterwards."""
+        """Drop the table, change log and catalog row (one transaction), then the index files."""
         with self._write_lock:
             self._table.drop()
             self._dropped = True
@@ -199,10 +192,8 @@ class Collection:
         ...
         vecdb.errors.AlreadyExistsError: ids already exist: [1]; use upsert() to replace them
 
-        With ``documents`` (collections with ``embedding=`` or ``fulltext=True``), each text
-        goes to the ``document`` column; documents without a vector (``vectors=None``, or a
-        ``None`` in the list of vectors) are embedded first, in batches, before anything is
-        written: an embedding error writes nothing.
+        ``documents`` go to the ``document`` column; those without a vector are embedded
+        before anything is written (see :mod:`vecdb.writes`).
         """
         return self._writes.write(ids, vectors, rows, documents, replace=False)
 
@@ -232,9 +223,8 @@ class Collection:
         return self._writes.delete(ids, where, params)
 
     def execute_dml(self, sql: str, params: Any = None, what: str | None = None) -> list[Any]:
-        """Run one INSERT/UPDATE/DELETE on this collection's table ending in ``RETURNING id``;
-        returns the touched ids. Atomic: the touched rows are checked, logged and committed
-        together, then the index follows. (The SQL layer's entry for DML.)"""
+        """The SQL layer's DML entry: one INSERT/UPDATE/DELETE ending in ``RETURNING id``, run
+        atomically (checked, logged, committed, then the index follows); the touched ids."""
         return self._writes.execute_dml(sql, params, what)
 
     def compact(self) -> None:
@@ -303,15 +293,10 @@ class Collection:
         >>> c.search([0, 0], k=5, where="y > 2021", include=["y"])
         [Hit(id=2, distance=5.0, row={'y': 2024})]
 
-        **Text.** With an embedding function, ``query`` may be a string (or a list of
-        strings): it is embedded first. ``mode="fulltext"`` ranks by BM25 over the
-        ``document`` column (the query string, or ``text=``); ``mode="hybrid"`` runs both and
-        fuses them: reciprocal rank fusion (``fusion={"method": "rrf", "k": 60}``, the
-        default) or weighted normalised scores (``{"method": "weighted", "vector": 0.7,
-        "text": 0.3}``). ``where`` filters every branch before ranking. In these two modes a
-        hit's ``distance`` is its ranking score, higher is better (BM25 or fused).
-        ``include=["_scores"]`` adds ``row["_scores"] = {"vector": distance, "text": bm25}``
-        (``None`` where the row was not in that branch).
+        **Text** (DESIGN.md, "Text"): a string query is embedded first; ``mode="fulltext"``
+        ranks by BM25 (of ``text=`` or the query), ``"hybrid"`` fuses both (``fusion=``, RRF
+        by default) and ``distance`` is then the score, higher is better;
+        ``include=["_scores"]`` adds each branch's score as ``row["_scores"]``.
         """
         return self._reads.search(query, k, where, params, include, ef, nprobe, mode, text, fusion)
 
