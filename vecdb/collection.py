@@ -169,8 +169,7 @@ class Collection:
             self._upkeep.remove_files()
 
     def checkpoint(self, if_changed: bool = False) -> None:
-        """Write the index and vector store to disk, covering every write so far (with
-        ``if_changed``, only when there were writes since the last checkpoint)."""
+        """Save the index covering every write so far (``if_changed``: only after writes)."""
         with self._write_lock:
             if not self._dropped and not (if_changed and self._upkeep.ckpt_seq == self._table.seq):
                 self._upkeep.checkpoint(self._table)
@@ -239,8 +238,7 @@ class Collection:
         *,
         sql_name: tuple[str, bool] | None = None,
     ) -> None:
-        """Switch the ANN index (rebuilt from the stored vectors). ``sql_name=(name, keep)``
-        records (or forgets) the index's SQL name in the same catalog transaction.
+        """Switch the ANN index (rebuilt); ``sql_name=(name, keep)`` records its SQL name.
 
         >>> import vecdb
         >>> c = vecdb.connect().create_collection("c", dim=2, index="exact")
@@ -368,7 +366,6 @@ class Collection:
         columns: list[str],
         vectors: bool = False,
     ) -> tuple[Candidates, list[Any]]:
-        """:meth:`search_candidates` plus, per query, the hits' ``columns`` (one value list
-        per column) and vectors as written (or None): the SQL layer's entry for a search
-        whose SELECT list it answers without DuckDB. Rows and ids come from one snapshot."""
+        """:meth:`search_candidates` plus, per query, the hits' ``columns`` (a value list each)
+        and vectors as written (or None), from the ids' snapshot (SQL's direct path)."""
         return self._reads.rows(queries, k, where, params, columns, vectors)
