@@ -212,6 +212,7 @@ def _instrument(phases: list[tuple[str, float]]) -> None:
     """Record RSS at the boundaries of a write (benchmark only: wraps methods in place)."""
     from vecdb.live_index import LiveIndex
     from vecdb.storage.table import CollectionTable
+    from vecdb.upkeep import Upkeep
 
     def mark(name: str) -> None:
         phases.append((name, _status()["VmRSS"]))
@@ -230,7 +231,7 @@ def _instrument(phases: list[tuple[str, float]]) -> None:
 
     wrap(CollectionTable, "write")
     wrap(LiveIndex, "apply")
-    wrap(LiveIndex, "checkpoint")
+    wrap(Upkeep, "checkpoint")
 
 
 def _child(args: argparse.Namespace) -> None:

@@ -1,8 +1,10 @@
 """A collection: one DuckDB table of rows and vectors, and the ANN index derived from it.
 
 :class:`Collection` is a facade: it checks its input once (:mod:`vecdb._input`) and hands the
-work to :class:`~vecdb.storage.table.CollectionTable` (every DuckDB statement) and
-:class:`~vecdb.live_index.LiveIndex` (store + index). A write goes to DuckDB first, in one
+work to :class:`~vecdb.storage.table.CollectionTable` (every DuckDB statement),
+:class:`~vecdb.live_index.LiveIndex` (store + index, in memory), :class:`~vecdb.upkeep.Upkeep`
+(its load, rebuild, compaction and checkpoints) and :class:`~vecdb.live_text.LiveText` (its
+keyword reads). A write goes to DuckDB first, in one
 transaction with its change-log entry, and reaches the index only after it commits; so an
 acknowledged write is durable and an index can always be caught up or rebuilt from DuckDB.
 Reads (search, get, explain) are answered by :class:`~vecdb.reads.Reads`: filter -> planner
@@ -15,8 +17,9 @@ Lock order (take them in this order, never the other way round):
 1. ``Database`` catalog lock -- create/drop of collections;
 2. the collection's write lock (:meth:`Collection.writing`) -- one writer at a time; the DuckDB
    transaction and the index maintenance after it run under it;
-3. the live index's read/write lock -- readers hold the read side for a whole search
-   (allow-list, planner, id lookup); writers take the write side only to swap in a batch.
+3. the live index's read/write lock (:class:`~vecdb.live_index.RWLock`) -- readers hold the
+   read side for a whole search (allow-list, planner, id lookup, rows); writers (apply, and
+   the upkeep's rebuild/compact swaps) take the write side only to swap in a batch or parts.
 
 >>> import numpy as np, vecdb
 >>> db = vecdb.connect()
@@ -47,10 +50,13 @@ from vecdb.embed import EmbeddingFunction
 from vecdb.errors import InvalidArgumentError, NotFoundError
 from vecdb.fulltext import CorpusStats
 from vecdb.live_index import LiveIndex
+from vecdb.live_text import LiveText
 from vecdb.reads import Reads
 from vecdb.result import Result
+from vecdb.sql.predicate import Predicate
 from vecdb.storage.table import CollectionTable
 from vecdb.types import Candidates, CollectionSpec, Hit, Record
+from vecdb.upkeep import Upkeep
 from vecdb.writes import Writes
 
 __all__ = ["Collection", "CollectionContext", "Candidates"]
@@ -85,10 +91,12 @@ class Collection:
         self._write_lock = threading.RLock()
         self._table = CollectionTable(ctx.cursor, spec, seq)
         directory = None if ctx.root is None else ctx.root / "index" / spec.name
-        self._live = LiveIndex(spec, directory, self._table.column_types(), ctx.progress)
-        live, table, lock, check = self._live, self._table, self._write_lock, self._check_open
-        self._reads = Reads(live, table, ctx.confined, self.embed, check, self._is_open)
-        self._writes = Writes(live, table, lock, check, self._reads.predicate, embedding)
+        self._live = live = LiveIndex(spec, self._table.column_types(), ctx.progress)
+        self._upkeep = Upkeep(live, directory)
+        self._text = LiveText(live)
+        table, lock, check = self._table, self._write_lock, self._check_open
+        self._reads = Reads(live, self._text, table, ctx.confined, self.embed, check, self._is_open)
+        self._writes = Writes(self._upkeep, table, lock, check, self._reads.predicate, embedding)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors of ``texts`` by the collection's embedding function (an error without)."""
@@ -106,14 +114,12 @@ class Collection:
     store = property(lambda self: self._live.store, doc="The live vector store (inspect only).")
     column_types = property(lambda self: self._live.row_types, doc="Arrow types (do not modify).")
     index = property(lambda self: self._live.index, doc="The live ANN index (inspect only).")
+    text_index = property(lambda self: None if self._live.fulltext is None else self._text)
 
     @property
     def embedding_function(self) -> EmbeddingFunction | None:
-        """The function that embeds documents and text queries (None without one).
-
-        Rebuilt from the persisted spec on first use; a collection created with a plain
-        callable raises an error asking for it (pass it with
-        ``db.get_collection(name, embedding=fn)``)."""
+        """The function that embeds documents and text queries (None without one); a plain
+        callable is not persisted: pass it again with ``db.get_collection(name, embedding=)``."""
         return self._writes.embedding_function
 
     def set_embedding_function(self, embedding: Any) -> None:
@@ -153,22 +159,20 @@ class Collection:
     # ---- life cycle (called by Database) ---------------------------------------------------
     def load(self) -> None:
         """Bring the index up to DuckDB: checkpoint + replay of newer writes, or a rebuild."""
-        self._live.load(self._table)
+        self._upkeep.load(self._table)
 
     def drop(self) -> None:
-        """Drop the table, its change log and catalog row (one transaction), then the index
-        files; the collection is unusable afterwards."""
+        """Drop the table, change log and catalog row (one transaction), then the index files."""
         with self._write_lock:
             self._table.drop()
             self._dropped = True
-            self._live.remove_files()
+            self._upkeep.remove_files()
 
     def checkpoint(self, if_changed: bool = False) -> None:
-        """Write the index and vector store to disk, covering every write so far (with
-        ``if_changed``, only when there were writes since the last checkpoint)."""
+        """Save the index covering every write so far (``if_changed``: only after writes)."""
         with self._write_lock:
-            if not self._dropped and not (if_changed and self._live.ckpt_seq == self._table.seq):
-                self._live.checkpoint(self._table)
+            if not self._dropped and not (if_changed and self._upkeep.ckpt_seq == self._table.seq):
+                self._upkeep.checkpoint(self._table)
 
     # ---- writes ----------------------------------------------------------------------------
     def add(
@@ -187,10 +191,8 @@ class Collection:
         ...
         vecdb.errors.AlreadyExistsError: ids already exist: [1]; use upsert() to replace them
 
-        With ``documents`` (collections with ``embedding=`` or ``fulltext=True``), each text
-        goes to the ``document`` column; documents without a vector (``vectors=None``, or a
-        ``None`` in the list of vectors) are embedded first, in batches, before anything is
-        written: an embedding error writes nothing.
+        ``documents`` go to the ``document`` column; those without a vector are embedded
+        before anything is written (see :mod:`vecdb.writes`).
         """
         return self._writes.write(ids, vectors, rows, documents, replace=False)
 
@@ -220,9 +222,8 @@ class Collection:
         return self._writes.delete(ids, where, params)
 
     def execute_dml(self, sql: str, params: Any = None, what: str | None = None) -> list[Any]:
-        """Run one INSERT/UPDATE/DELETE on this collection's table ending in ``RETURNING id``;
-        returns the touched ids. Atomic: the touched rows are checked, logged and committed
-        together, then the index follows. (The SQL layer's entry for DML.)"""
+        """The SQL layer's DML entry: one INSERT/UPDATE/DELETE ending in ``RETURNING id``, run
+        atomically (checked, logged, committed, then the index follows); the touched ids."""
         return self._writes.execute_dml(sql, params, what)
 
     def compact(self) -> None:
@@ -237,8 +238,7 @@ class Collection:
         *,
         sql_name: tuple[str, bool] | None = None,
     ) -> None:
-        """Switch the ANN index (rebuilt from the stored vectors). ``sql_name=(name, keep)``
-        records (or forgets) the index's SQL name in the same catalog transaction.
+        """Switch the ANN index (rebuilt); ``sql_name=(name, keep)`` records its SQL name.
 
         >>> import vecdb
         >>> c = vecdb.connect().create_collection("c", dim=2, index="exact")
@@ -250,10 +250,7 @@ class Collection:
     # ---- reads (answered by vecdb.reads.Reads) --------------------------------------------
     def count(self, where: str | None = None, params: Any = None) -> int:
         """Number of rows (matching ``where`` when given)."""
-        self._check_open()
-        if where is None:
-            return self._live.store.n_alive
-        return self._table.count(self._reads.predicate(where), params)
+        return self._reads.count(where, params)
 
     def get(self, ids: Any, include: Any = None) -> list[Record]:
         """Rows by id, in the order asked; ids that do not exist are left out.
@@ -294,15 +291,10 @@ class Collection:
         >>> c.search([0, 0], k=5, where="y > 2021", include=["y"])
         [Hit(id=2, distance=5.0, row={'y': 2024})]
 
-        **Text.** With an embedding function, ``query`` may be a string (or a list of
-        strings): it is embedded first. ``mode="fulltext"`` ranks by BM25 over the
-        ``document`` column (the query string, or ``text=``); ``mode="hybrid"`` runs both and
-        fuses them: reciprocal rank fusion (``fusion={"method": "rrf", "k": 60}``, the
-        default) or weighted normalised scores (``{"method": "weighted", "vector": 0.7,
-        "text": 0.3}``). ``where`` filters every branch before ranking. In these two modes a
-        hit's ``distance`` is its ranking score, higher is better (BM25 or fused).
-        ``include=["_scores"]`` adds ``row["_scores"] = {"vector": distance, "text": bm25}``
-        (``None`` where the row was not in that branch).
+        **Text** (DESIGN.md, "Text"): a string query is embedded first; ``mode="fulltext"``
+        ranks by BM25 (of ``text=`` or the query), ``"hybrid"`` fuses both (``fusion=``, RRF
+        by default) and ``distance`` is then the score, higher is better;
+        ``include=["_scores"]`` adds each branch's score as ``row["_scores"]``.
         """
         return self._reads.search(query, k, where, params, include, ef, nprobe, mode, text, fusion)
 
@@ -334,7 +326,7 @@ class Collection:
         self,
         query: Any,
         k: int = 10,
-        where: str | None = None,
+        where: str | Predicate | None = None,
         params: Any = None,
         ef: int | None = None,
         nprobe: int | None = None,
@@ -350,7 +342,7 @@ class Collection:
         self,
         queries: np.ndarray,
         k: int,
-        where: str | None = None,
+        where: str | Predicate | None = None,
         params: Any = None,
         ef: int | None = None,
         nprobe: int | None = None,
@@ -363,18 +355,17 @@ class Collection:
         """BM25's corpus statistics for ``text``: what a sharded collection sums over its
         shards to score each with global IDF (:func:`vecdb.fulltext.corpus_stats`)."""
         self._check_open()
-        return self._live.text_stats(text)
+        return self._text.stats(text)
 
     def search_rows(
         self,
         queries: np.ndarray,
         k: int,
-        where: str | None,
+        where: str | Predicate | None,
         params: Any,
         columns: list[str],
         vectors: bool = False,
     ) -> tuple[Candidates, list[Any]]:
-        """:meth:`search_candidates` plus, per query, the hits' ``columns`` (one value list
-        per column) and vectors as written (or None): the SQL layer's entry for a search
-        whose SELECT list it answers without DuckDB. Rows and ids come from one snapshot."""
+        """:meth:`search_candidates` plus, per query, the hits' ``columns`` (a value list each)
+        and vectors as written (or None), from the ids' snapshot (SQL's direct path)."""
         return self._reads.rows(queries, k, where, params, columns, vectors)

@@ -1,14 +1,15 @@
-"""The live index: a collection's in-memory vector store and ANN index, in step with DuckDB.
+"""The live index: a collection's in-memory vector store, ANN index and row store.
 
-It is derived state. :meth:`LiveIndex.load` brings it up to DuckDB (checkpoint + replay of
-the change log, or a rebuild), :meth:`LiveIndex.apply` adds each committed write, and
-:meth:`LiveIndex.checkpoint` saves it so that the next open replays little. Readers
-(:meth:`probe`, :meth:`search`) and :meth:`apply` share a read/write lock, so a reader never
-sees half a batch.
+It is derived state, kept in step with DuckDB by :class:`vecdb.upkeep.Upkeep` (load,
+rebuild, checkpoint, compact); :meth:`LiveIndex.apply` adds each committed write. Readers
+(:meth:`~LiveIndex.probe`, :meth:`~LiveIndex.search_rows`, :class:`vecdb.live_text.LiveText`)
+and writers share one read/write lock (:class:`RWLock`), so a reader never sees half a batch.
+Lock order: the collection's write lock (held by every writer, see :mod:`vecdb.collection`)
+before this lock's write side; readers take only the read side.
 
 >>> import numpy as np
->>> from vecdb.types import Candidates, CollectionSpec
->>> live = LiveIndex(CollectionSpec("c", 2, "l2", "hnsw", {}, {}, "int"), directory=None)
+>>> from vecdb.types import CollectionSpec
+>>> live = LiveIndex(CollectionSpec("c", 2, "l2", "hnsw", {}, {}, "int"))
 >>> live.apply(np.array([1, 2]), np.array([[0, 0], [3, 4]], np.float32), None)
 >>> ids, dists, n = live.probe(np.array([3, 3], np.float32), 1, None)
 >>> ids.tolist(), n
@@ -17,13 +18,11 @@ sees half a batch.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,32 +30,20 @@ import pyarrow as pa
 
 from vecdb import planner
 from vecdb.errors import InvalidArgumentError
-from vecdb.fulltext import CorpusStats, FullTextIndex, TextConfig
+from vecdb.fulltext import FullTextIndex, TextConfig
 from vecdb.index import INDEX_TYPES, HnswIndex, VectorIndex, VectorStore
 from vecdb.planner import AllowList
-from vecdb.progress import Progress, Task, chunks, track
+from vecdb.progress import Progress, chunks, track
 from vecdb.row_store import RowStore
-from vecdb.storage.checkpoint import read_checkpoint, remove_checkpoints, write_checkpoint
-from vecdb.storage.crash import crash_point
-from vecdb.storage.table import CollectionTable
 from vecdb.types import Candidates, CollectionSpec
 
-__all__ = ["LiveIndex", "RWLock", "Fetched"]
+__all__ = ["LiveIndex", "RWLock", "Fetched", "new_store", "new_index", "new_fulltext"]
 
 #: rows read with a search: one value list per requested column, and the stored vectors
 #: (as the index holds them: unit rows under cosine) when asked for, else None
 Fetched = tuple[list[list[Any]], "np.ndarray | None"]
 
-log = logging.getLogger("vecdb")
-
-#: rows written between automatic index checkpoints
-CHECKPOINT_EVERY = 50_000
-#: dead labels (deleted or replaced) as a share of all labels that triggers compact()
-COMPACT_RATIO = 0.3
-COMPACT_MIN_DEAD = 2_000
 ALLOWLIST_CACHE_SIZE = 64
-#: rows per step when rebuilding from DuckDB or compacting (bounds the temporaries)
-REBUILD_BATCH_ROWS = 16_384
 
 
 class RWLock:
@@ -103,18 +90,43 @@ class RWLock:
             yield
 
 
-class LiveIndex:
-    """Vector store + ANN index + their read/write lock, and the allow-lists cached over them.
+def new_store(spec: CollectionSpec, capacity: int) -> VectorStore:
+    """An empty vector store for ``spec`` (unit rows under cosine)."""
+    return VectorStore(
+        spec.dim,
+        spec.id_type,  # type: ignore[arg-type]
+        capacity=max(capacity, 16),
+        normalize=spec.metric == "cosine",
+    )
 
-    Writers (apply, load, compact, checkpoint) must be serialized by the caller; see
-    :class:`vecdb.collection.Collection` for the lock order. ``directory`` is where
-    checkpoints go (``None`` in memory).
+
+def new_index(spec: CollectionSpec, store: VectorStore) -> VectorIndex:
+    """An empty ANN index of ``spec``'s kind over ``store``."""
+    return INDEX_TYPES[spec.index](spec.dim, spec.metric, spec.index_params, store)
+
+
+def new_fulltext(spec: CollectionSpec) -> FullTextIndex | None:
+    """An empty full-text index when the collection has one, else None."""
+    return None if spec.fulltext is None else FullTextIndex(TextConfig.from_dict(spec.fulltext))
+
+
+def labels_of(store: VectorStore, ids: np.ndarray) -> np.ndarray:
+    """Live labels of ids known to be live (a dict lookup each: O(len(ids)))."""
+    get = store.label_of
+    return np.fromiter((get(i) for i in ids.tolist()), dtype=np.int64, count=len(ids))
+
+
+class LiveIndex:
+    """Vector store + ANN index + row store + full-text index, their read/write lock, and
+    the allow-lists cached over them.
+
+    Writers (:meth:`apply`, and :class:`vecdb.upkeep.Upkeep`'s load, compact and
+    checkpoint) must be serialized by the caller (the collection's write lock).
     """
 
     def __init__(
         self,
         spec: CollectionSpec,
-        directory: Path | None,
         row_types: dict[str, pa.DataType] | None = None,
         progress: Progress = None,
     ) -> None:
@@ -123,40 +135,21 @@ class LiveIndex:
         self.progress = progress
         #: each column's Arrow type as DuckDB returns it (the row store's schema)
         self.row_types = dict(row_types or {})
-        self.directory = directory
         self.rw = RWLock()
         self.version = 0  # bumped by every change of the store: allow-lists are per version
-        self.ckpt_seq = -1  # the write sequence the last checkpoint covers
-        self._rows_since_ckpt = 0
         self._allow: OrderedDict[Any, tuple[int, AllowList]] = OrderedDict()
-        store = self._new_store(1024)
-        self._swap(store, self._new_index(store), RowStore(self.row_types), self._new_fulltext())
+        store = new_store(spec, 1024)
+        self.swap(store, new_index(spec, store), RowStore(self.row_types), new_fulltext(spec))
 
-    def _new_fulltext(self) -> FullTextIndex | None:
-        """An empty full-text index when the collection has one, else None."""
-        cfg = self.spec.fulltext
-        return None if cfg is None else FullTextIndex(TextConfig.from_dict(cfg))
-
-    def _new_store(self, capacity: int) -> VectorStore:
-        spec = self.spec
-        return VectorStore(
-            spec.dim,
-            spec.id_type,  # type: ignore[arg-type]
-            capacity=max(capacity, 16),
-            normalize=spec.metric == "cosine",
-        )
-
-    def _new_index(self, store: VectorStore) -> VectorIndex:
-        spec = self.spec
-        return INDEX_TYPES[spec.index](spec.dim, spec.metric, spec.index_params, store)
-
-    def _swap(
+    def swap(
         self,
         store: VectorStore,
         index: VectorIndex,
         rows: RowStore,
         fulltext: FullTextIndex | None,
     ) -> None:
+        """Put in new parts, built together. Call under ``rw.write()`` once readers may use
+        this index."""
         self.store, self.index, self.rows = store, index, rows
         #: the BM25 index over ``document``, keyed by the store's labels (None without one)
         self.fulltext = fulltext
@@ -177,108 +170,12 @@ class LiveIndex:
                 )
         return vectors
 
-    # ---- loading ---------------------------------------------------------------------------
-    def load(self, table: CollectionTable) -> None:
-        """Come up to DuckDB: load the checkpoint and replay newer writes, or rebuild."""
-        directory = self.directory
-        ck = read_checkpoint(directory, self.spec.config()) if directory else None
-        if ck is not None:
-            try:
-                seq, path = ck
-                store = VectorStore.load(
-                    path,
-                    self.spec.dim,
-                    self.spec.id_type,  # type: ignore[arg-type]
-                    normalize=self.spec.metric == "cosine",
-                )
-                index = self._new_index(store)
-                index.load(path)
-                if not store.vectors_loaded:
-                    index.read_vectors(path)  # kept once, in the index's own file
-                rows = RowStore(self.row_types, capacity=store.n_labels)
-                if self.row_types:  # rows written after the checkpoint come with the replay
-                    for ids, _, tbl in table.scan(vectors=False):
-                        get = store.label_of
-                        labels = np.fromiter(
-                            (-1 if (lab := get(i)) is None else lab for i in ids.tolist()),
-                            dtype=np.int64,
-                            count=len(ids),
-                        )
-                        known = labels >= 0
-                        rows.put(labels[known], tbl.filter(pa.array(known)))
-                ft = None
-                if self.spec.fulltext is not None:  # damaged: DamagedCheckpointError (ValueError)
-                    ft = FullTextIndex.load(path, TextConfig.from_dict(self.spec.fulltext))
-                self._swap(store, index, rows, ft)
-                changed = table.changed_since(seq)
-                if len(changed):
-                    found, vectors, gone, stored = self._prepared(table.current(changed))
-                    self.apply(found, vectors, gone, stored, self.texts_of(table, found))
-                self.ckpt_seq = seq
-                if table.count() == self.store.n_alive:
-                    return
-            except (OSError, ValueError, RuntimeError):
-                pass  # unreadable checkpoint: rebuild below
-        self.rebuild(table)
-        if directory is not None and self.store.n_alive:
-            try:
-                self.checkpoint(table)
-            except OSError as e:  # e.g. a full disk: the index is whole in memory; retried later
-                log.warning("vecdb: could not checkpoint %s after a rebuild: %s", self.spec.name, e)
-
-    def _prepared(
-        self, current: tuple[np.ndarray, np.ndarray, np.ndarray, pa.Table]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Table]:
-        ids, vectors, gone, rows = current
-        return ids, self.prepare(vectors), gone, rows
-
     @staticmethod
-    def _labels_of(store: VectorStore, ids: np.ndarray) -> np.ndarray:
-        """Live labels of ids known to be live (a dict lookup each: O(len(ids)))."""
-        get = store.label_of
-        return np.fromiter((get(i) for i in ids.tolist()), dtype=np.int64, count=len(ids))
-
-    def rebuild(self, table: CollectionTable) -> None:
-        """Build the store and index afresh from every row in DuckDB."""
-        n = table.count()
-        name = self.spec.name
-        store = self._new_store(n)
-        rows = RowStore(self.row_types, capacity=max(n, 16))
-        with track(self.progress, f"{name}: loading", n) as task:
-            for ids, vecs, tbl in table.scan(batch_rows=REBUILD_BATCH_ROWS):
-                assert vecs is not None
-                rows.put(store.upsert(ids, self.prepare(vecs)), tbl)
-                task.update(len(ids))
-        index = self._new_index(store)
-        self._build(index, store.n_alive)
-        ft = self._new_fulltext()
-        if ft is not None:
-            with track(self.progress, f"{name}: full-text indexing", n) as task:
-
-                def batches() -> Iterator[tuple[np.ndarray, list[Any]]]:
-                    for ids, docs in table.scan_documents():
-                        yield store.labels_for_ids(self._id_array(ids)), docs
-                        task.update(len(ids))
-
-                ft = FullTextIndex.build(batches(), ft.config)
-        with self.rw.write():
-            self._swap(store, index, rows, ft)
-
-    def _build(self, index: VectorIndex, n: int) -> None:
-        """``index.rebuild()`` over the store's ``n`` live rows, reporting its progress."""
-        with track(self.progress, f"{self.spec.name}: indexing", n) as task:
-            index.rebuild(task.update if type(task) is not Task else None)
-            task.update(n - task.done)  # an exact index has nothing to build
-
-    def _id_array(self, ids: list[Any]) -> np.ndarray:
-        return np.asarray(ids, dtype=object if self.spec.id_type == "str" else np.int64)
-
-    def texts_of(self, table: CollectionTable, ids: np.ndarray) -> list[str | None] | None:
-        """The documents of ``ids`` as DuckDB holds them now (None without full text)."""
-        if self.fulltext is None or len(ids) == 0:
-            return None
-        docs = table.documents(ids.tolist())
-        return [docs.get(i) for i in ids.tolist()]
+    def check_spec(spec: CollectionSpec) -> None:
+        """Build an empty index of ``spec``: raises on parameters the backend rejects, so that
+        callers can check a spec before they write anything."""
+        store = VectorStore(spec.dim, spec.id_type, capacity=16)  # type: ignore[arg-type]
+        new_index(spec, store)
 
     # ---- writes ----------------------------------------------------------------------------
     def apply(
@@ -314,95 +211,11 @@ class LiveIndex:
                         task.update(part.stop - part.start)
                 if rows is not None and self.row_types:
                     row_ids = rows.column("id").to_numpy(zero_copy_only=False)
-                    self.rows.put(self._labels_of(self.store, row_ids), rows)
+                    self.rows.put(labels_of(self.store, row_ids), rows)
                 if ft is not None:
                     ft.upsert(labels, texts)  # type: ignore[arg-type]
             self.version += 1
             self._allow.clear()
-
-    def after_write(self, n_rows: int, table: CollectionTable) -> None:
-        """Compact when many entries are dead, else checkpoint every CHECKPOINT_EVERY rows."""
-        self._rows_since_ckpt += n_rows
-        store = self.store
-        if store.n_dead >= COMPACT_MIN_DEAD and store.n_dead > COMPACT_RATIO * store.n_labels:
-            self.compact(table)
-        elif self._rows_since_ckpt >= CHECKPOINT_EVERY:
-            self.checkpoint(table)
-
-    def compact(self, table: CollectionTable, save: bool = True) -> None:
-        """Rebuild the index over live rows only, reclaiming deleted entries; checkpoint it
-        (unless ``save`` is false)."""
-        old = self.store
-        live = old.live_labels()
-        store = self._new_store(len(live))
-        step = REBUILD_BATCH_ROWS
-        for start in range(0, len(live), step):  # bounded temporaries, not a copy of all
-            part = live[start : start + step]
-            store.upsert(old.ids[part], old.take(part))
-        rows = self.rows.compacted(live)
-        index = self._new_index(store)
-        self._build(index, len(live))
-        with self.rw.write():
-            ft = self.fulltext
-            if ft is not None:
-                ft.relabel(live)  # the new store's label i is the old live[i]
-            self._swap(store, index, rows, ft)
-        if save:
-            self.checkpoint(table)
-
-    def reconfigure(self, spec: CollectionSpec, table: CollectionTable) -> None:
-        """Switch metric/index/parameters: rebuild (from DuckDB if the metric changed); on any
-        error nothing changes. The caller records the spec and checkpoints."""
-        old_metric = self.spec.metric
-        if spec.metric == "cosine" and old_metric != "cosine":
-            live = self.store.live_labels()  # cosine needs non-zero vectors
-            if len(live) and (self.store.sqnorms[live] == 0).any():
-                raise InvalidArgumentError(
-                    "the collection holds zero vectors, which have no cosine distance"
-                )
-        self.check_spec(spec)
-        old_spec, self.spec = self.spec, spec
-        try:
-            if old_metric != spec.metric:
-                self.rebuild(table)  # vectors are prepared per metric
-            else:
-                self.compact(table, save=False)
-        except BaseException:
-            self.spec = old_spec  # the store and index were not swapped: nothing changed
-            raise
-
-    @staticmethod
-    def check_spec(spec: CollectionSpec) -> None:
-        """Build an empty index of ``spec``: raises on parameters the backend rejects, so that
-        callers can check a spec before they write anything."""
-        store = VectorStore(spec.dim, spec.id_type, capacity=16)  # type: ignore[arg-type]
-        INDEX_TYPES[spec.index](spec.dim, spec.metric, spec.index_params, store)
-
-    def checkpoint(self, table: CollectionTable) -> None:
-        """Save store and index covering every committed write; trim the covered log."""
-        if self.directory is None:
-            return
-        with self.rw.read():
-            seq = table.seq
-
-            def save(path: Path) -> list[str]:
-                # an index that holds the vectors saves them once, in its own file
-                files = self.store.save(path, vectors=not self.index.holds_vectors)
-                files += self.index.save(path)
-                if self.fulltext is not None:
-                    files += self.fulltext.save(path)
-                return files
-
-            write_checkpoint(self.directory, seq, self.spec.config(), save)
-            self.ckpt_seq = seq
-            self._rows_since_ckpt = 0
-            table.trim_log(seq)
-            crash_point("checkpoint.log_trimmed")
-
-    def remove_files(self) -> None:
-        """Delete the checkpoints (on drop)."""
-        if self.directory is not None:
-            remove_checkpoints(self.directory)
 
     # ---- reads -----------------------------------------------------------------------------
     def probe(
@@ -448,21 +261,6 @@ class LiveIndex:
             "fallbacks": 0,
         }
 
-    def search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        knob: int | None,
-        allow_key: Any = None,
-        matching_ids: Callable[[], np.ndarray] | None = None,
-    ) -> Candidates:
-        """Ids and distances per query, and the plan info, through :func:`planner.search`.
-
-        With ``matching_ids`` (the ids a filter matches, read from DuckDB) the search is
-        restricted to them; their allow-list is cached under ``allow_key`` until the next write.
-        """
-        return self.search_rows(queries, k, knob, allow_key, matching_ids)[0]
-
     def search_rows(
         self,
         queries: np.ndarray,
@@ -473,14 +271,19 @@ class LiveIndex:
         columns: list[str] | None = None,
         vectors: bool = False,
     ) -> tuple[Candidates, list[Fetched]]:
-        """:meth:`search`, and per query the hits' ``columns`` (and stored vectors) read from
-        the row store under the same read lock: the rows of exactly the ids returned."""
+        """Ids and distances per query and the plan info, through :func:`planner.search`;
+        and per query the hits' ``columns`` (and stored vectors) read from the row store
+        under the same read lock: the rows of exactly the ids returned.
+
+        With ``matching_ids`` (the ids a filter matches, read from DuckDB) the search is
+        restricted to them; their allow-list is cached under ``allow_key`` until the next write.
+        """
         rw = self.rw
         rw.acquire_read()  # not `with rw.read()`: a generator context costs ~2 µs a call
         try:
             allow = None
             if matching_ids is not None:
-                allow = self._allowlist(allow_key, matching_ids)
+                allow = self.allowlist(allow_key, matching_ids)
             labels, dists, info = planner.search(self.store, self.index, queries, k, allow, knob)
             ids_all = self.store.ids
             ids = [ids_all[row] for row in labels]
@@ -526,7 +329,9 @@ class LiveIndex:
             labels = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
             return [p[0] for p in pairs], self._fetch(labels, columns, vectors)
 
-    def _allowlist(self, key: Any, matching_ids: Callable[[], np.ndarray]) -> AllowList:
+    def allowlist(self, key: Any, matching_ids: Callable[[], np.ndarray]) -> AllowList:
+        """The allow-list of the ids ``matching_ids()`` returns, cached under ``key`` until
+        the store changes; call under the read lock."""
         cache = self._allow
         hit = cache.get(key)
         version = self.version
@@ -545,76 +350,3 @@ class LiveIndex:
             except KeyError:  # emptied by a concurrent reader
                 break
         return allow
-
-    def search_text(
-        self,
-        query: str,
-        k: int,
-        allow_key: Any = None,
-        matching_ids: Callable[[], np.ndarray] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """BM25 search: the ``k`` best ids and their scores, and the plan info.
-
-        With ``matching_ids`` only those rows are ranked (the same cached allow-list as the
-        vector search uses), so the result holds ``min(k, matching rows that contain a query
-        term)`` ids."""
-        ft = self.fulltext
-        if ft is None:
-            raise InvalidArgumentError(
-                f"collection {self.spec.name!r} has no full-text index; create it with "
-                "fulltext=True to search by keywords"
-            )
-        with self.rw.read():
-            allow = None if matching_ids is None else self._allowlist(allow_key, matching_ids)
-            labels, scores = ft.search(query, k, None if allow is None else allow.labels)
-            ids = self.store.ids[labels]
-            info = {
-                "strategy": "fulltext",
-                "engine": "bm25",
-                "matching_rows": len(ft) if allow is None else len(allow.labels),
-                "total_rows": self.store.n_alive,
-                "documents": len(ft),
-                "k": k,
-                "candidates": len(ids),
-            }
-        return ids, scores, info
-
-    def text_stats(self, query: str) -> CorpusStats:
-        """The full-text index's BM25 statistics for ``query`` (a sharded collection sums
-        its shards' to score with global IDF)."""
-        ft = self.fulltext
-        if ft is None:
-            raise InvalidArgumentError(
-                f"collection {self.spec.name!r} has no full-text index; create it with "
-                "fulltext=True to search by keywords"
-            )
-        with self.rw.read():
-            return ft.term_stats(query)
-
-    def text_scores(self, query: str, ids: np.ndarray) -> np.ndarray:
-        """BM25 scores of given ids for ``query`` (0 where none); NaN without an index."""
-        ft = self.fulltext
-        if ft is None or len(ids) == 0:
-            return np.full(len(ids), np.nan)
-        with self.rw.read():
-            labels = self.store.labels_for_ids(ids)
-            out = np.zeros(len(ids))
-            ok = labels >= 0
-            if ok.any():
-                out[ok] = ft.score(query, labels[ok])
-        return out
-
-    def text_matches(
-        self,
-        query: str,
-        allow_key: Any = None,
-        matching_ids: Callable[[], np.ndarray] | None = None,
-    ) -> np.ndarray:
-        """Ids of every (matching) row whose document contains a query term."""
-        ft = self.fulltext
-        if ft is None:
-            return self.store.ids[:0]
-        with self.rw.read():
-            allow = None if matching_ids is None else self._allowlist(allow_key, matching_ids)
-            labels = ft.matches(query, None if allow is None else allow.labels)
-            return self.store.ids[labels]

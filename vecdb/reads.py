@@ -36,7 +36,9 @@ from vecdb._input import (
 from vecdb.errors import InvalidArgumentError
 from vecdb.index import INDEX_TYPES
 from vecdb.live_index import LiveIndex
+from vecdb.live_text import LiveText
 from vecdb.result import Result
+from vecdb.sql.predicate import Predicate
 from vecdb.storage.table import CollectionTable
 from vecdb.text import HYBRID_DEPTH, SCORES, check_fusion, check_mode, fuse
 from vecdb.types import Candidates, Hit, Record, new_hit
@@ -50,13 +52,16 @@ VEC = "vec"
 class Reads:
     """Searches, ``get`` and ``explain`` over one collection's live index and table.
 
-    ``embed`` embeds query texts; ``check_open`` raises when the collection was dropped or
-    its database closed, and ``is_open`` says so without raising (for the hot path).
+    ``text`` answers keyword searches; ``embed`` embeds query texts; ``check_open`` raises
+    when the collection was dropped or its database closed, and ``is_open`` says so without
+    raising (for the hot path). A ``where`` is a predicate's text or, from the SQL layer, a
+    checked :class:`~vecdb.sql.predicate.Predicate`.
     """
 
     def __init__(
         self,
         live: LiveIndex,
+        text: LiveText,
         table: CollectionTable,
         confined: bool,
         embed: Callable[[list[str]], np.ndarray],
@@ -64,6 +69,7 @@ class Reads:
         is_open: Callable[[], bool],
     ) -> None:
         self._live = live
+        self._text = text
         self._table = table
         self._confined = confined
         self._embed = embed
@@ -73,6 +79,13 @@ class Reads:
     def predicate(self, where: Any) -> str:
         """The one check of a ``where`` predicate (search, count, delete)."""
         return check_where(where, self._confined)
+
+    def count(self, where: str | None, params: Any) -> int:
+        """:meth:`vecdb.Collection.count`."""
+        self._check_open()
+        if where is None:
+            return self._live.store.n_alive
+        return self._table.count(self.predicate(where), params)
 
     # ---- get ---------------------------------------------------------------------------
     def get(self, ids: Any, include: Any) -> list[Record]:
@@ -215,7 +228,7 @@ class Reads:
         self,
         query: Any,
         k: int,
-        where: str | None,
+        where: str | Predicate | None,
         params: Any,
         ef: Any,
         nprobe: Any,
@@ -248,7 +261,7 @@ class Reads:
                 return self._table.ids_where(pred, params)
 
         if mode == "fulltext":
-            ids, scores, plan = self._live.search_text(text, k, key, matching)
+            ids, scores, plan = self._text.search(text, k, key, matching)
             return (ids, scores, None, scores), {"mode": "fulltext", **plan}
         fz = check_fusion(fusion)
         depth = max(k, HYBRID_DEPTH)
@@ -256,7 +269,7 @@ class Reads:
         if not single:
             raise InvalidArgumentError("a hybrid search takes one query, not a matrix")
         vec = self._run(q, depth, where, params, ef, nprobe)[0]
-        t_ids, t_scores, t_plan = self._live.search_text(text, depth, key, matching)
+        t_ids, t_scores, t_plan = self._text.search(text, depth, key, matching)
         fused = fuse((vec.ids[0], vec.distances[0]), (t_ids, t_scores), fz, k)
         plan = {
             "mode": "hybrid",
@@ -274,7 +287,7 @@ class Reads:
         self,
         query: Any,
         k: int,
-        where: str | None,
+        where: str | Predicate | None,
         params: Any,
         cols: list[str],
         want_scores: bool,
@@ -325,7 +338,7 @@ class Reads:
         self,
         query: Any,
         k: Any,
-        where: Any,
+        where: str | Predicate | None,
         params: Any,
         ef: Any,
         nprobe: Any,
@@ -345,7 +358,13 @@ class Reads:
 
     # ---- the SQL layer's and the shards' entries ---------------------------------------
     def candidates(
-        self, queries: np.ndarray, k: int, where: Any, params: Any, ef: Any, nprobe: Any
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: str | Predicate | None,
+        params: Any,
+        ef: Any,
+        nprobe: Any,
     ) -> Candidates:
         """:meth:`vecdb.Collection.search_candidates`."""
         spec = self._live.spec
@@ -366,7 +385,7 @@ class Reads:
         self,
         queries: np.ndarray,
         k: int,
-        where: Any,
+        where: str | Predicate | None,
         params: Any,
         columns: list[str],
         vectors: bool = False,
@@ -397,7 +416,7 @@ class Reads:
         self,
         q: np.ndarray,
         k: int,
-        where: str | None,
+        where: str | Predicate | None,
         params: Any,
         ef: Any,
         nprobe: Any,

@@ -24,11 +24,11 @@ import pyarrow as pa
 from vecdb._input import as_batch, as_ids, check_index
 from vecdb.embed import EmbeddingFunction, from_spec, resolve
 from vecdb.errors import AlreadyExistsError, InvalidArgumentError
-from vecdb.live_index import LiveIndex
 from vecdb.storage.crash import crash_point
 from vecdb.storage.table import CollectionTable
 from vecdb.text import DOCUMENT, check_documents
 from vecdb.types import CollectionSpec
+from vecdb.upkeep import Upkeep
 
 __all__ = ["Writes", "with_documents"]
 
@@ -36,20 +36,22 @@ __all__ = ["Writes", "with_documents"]
 class Writes:
     """Writes, deletes, DML, compaction and index changes of one collection.
 
-    Every change runs under ``lock`` (the collection's write lock): the DuckDB transaction
-    and the index maintenance after it. ``predicate`` checks a ``where`` (as reads do).
+    Every change runs under ``lock`` (the collection's write lock): the DuckDB transaction,
+    then the live index's update and its ``upkeep``. ``predicate`` checks a ``where`` (as
+    reads do).
     """
 
     def __init__(
         self,
-        live: LiveIndex,
+        upkeep: Upkeep,
         table: CollectionTable,
         lock: threading.RLock,
         check_open: Callable[[], None],
         predicate: Callable[[Any], str],
         embedding: EmbeddingFunction | None = None,
     ) -> None:
-        self._live = live
+        self._upkeep = upkeep
+        self._live = upkeep.live
         self._table = table
         self._lock = lock
         self._check_open = check_open
@@ -113,7 +115,7 @@ class Writes:
                 )
             stored = self._table.write(batch, replace=replace, progress=self._live.progress)
             self._live.apply(id_arr, prepared, None, stored, texts)
-            self._live.after_write(len(id_arr), self._table)
+            self._upkeep.after_write(len(id_arr), self._table)
         return len(id_arr)
 
     def delete(self, ids: Any, where: Any, params: Any) -> int:
@@ -134,15 +136,15 @@ class Writes:
         with self._lock:
             touched, current = self._table.execute_dml(sql, params, self._live.prepare, what)
             if current is not None:
-                self._live.apply(*current, self._live.texts_of(self._table, current[0]))
-                self._live.after_write(len(touched), self._table)
+                self._live.apply(*current, self._upkeep.texts_of(self._table, current[0]))
+                self._upkeep.after_write(len(touched), self._table)
         return touched
 
     def compact(self) -> None:
         """:meth:`vecdb.Collection.compact`."""
         self._check_open()
         with self._lock:
-            self._live.compact(self._table)
+            self._upkeep.compact(self._table)
 
     def set_index(
         self,
@@ -158,11 +160,11 @@ class Writes:
         metric, index, params = check_index(metric or old.metric, index, index_params)
         spec = dataclasses.replace(old, metric=metric, index=index, index_params=params)
         with self._lock:
-            self._live.reconfigure(spec, self._table)  # raises before any change if it must
+            self._upkeep.reconfigure(spec, self._table)  # raises before any change if it must
             crash_point("set_index.rebuilt")
             self._table.save_index_spec(spec, sql_name)
             crash_point("set_index.committed")
-            self._live.checkpoint(self._table)
+            self._upkeep.checkpoint(self._table)
 
 
 Embed = Callable[[list[str]], np.ndarray]

@@ -141,7 +141,7 @@ def test_string_ids_and_tables(db: vecdb.Database) -> None:
 
 
 def test_compact_runs_by_itself(db: vecdb.Database) -> None:
-    from vecdb import live_index as mod
+    from vecdb import upkeep as mod
 
     c = db.create_collection("z", dim=4, metric="l2", index="hnsw")
     rng = np.random.default_rng(0)

@@ -162,16 +162,16 @@ def bind_text(db: Any, sites: tuple[TextSite, ...], values: dict[str, Any]) -> N
         if site.kind == "embed":
             values[site.params[0]] = coll.embed([text])[0]
             continue
-        live = coll._live
-        if live.fulltext is None:
+        keywords = coll.text_index
+        if keywords is None:
             raise InvalidArgumentError(
                 f"{site.kind}(): collection {site.collection!r} has no full-text index; "
                 "create it with fulltext=True"
             )
-        ids = live.text_matches(text)
+        ids = keywords.matches(text)
         if site.kind == "match":
             values[site.params[0]] = ids.tolist()
         else:
-            scores = live.text_scores(text, ids)
+            scores = keywords.scores(text, ids)
             values[site.params[0]] = ids.tolist()
             values[site.params[1]] = scores.tolist()
