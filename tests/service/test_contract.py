@@ -377,3 +377,62 @@ def test_text_documents_and_modes(backend: Any) -> None:
         assert [h.id for h in c.search("zebra", k=3, mode="fulltext")] == [99]
         plan = c.explain("keyword", k=2, mode="hybrid")
         assert plan["mode"] == "hybrid" and plan["fusion"]["method"] == "rrf"
+
+
+# the same SQL text functions in every parameter style: $name, ?, $1 (values are bound,
+# never pasted into the text), on every transport; answers equal the embedded engine's
+TEXT_SQL = [
+    (
+        "SELECT id, document FROM texts WHERE year > $y "
+        "ORDER BY cosine(vec, embed('texts', $q)) LIMIT 3",
+        {"y": 2021, "q": "keyword search"},
+    ),
+    (
+        "SELECT id, document FROM texts WHERE year > ? "
+        "ORDER BY cosine(vec, embed('texts', ?)) LIMIT 3",
+        [2021, "keyword search"],
+    ),
+    (
+        "SELECT id, cosine(vec, embed('texts', $1)) AS d FROM texts WHERE year > $2 ORDER BY id",
+        ["keyword search", 2021],
+    ),
+    (
+        "SELECT id, bm25(document, ?) AS s FROM texts WHERE match(document, ?) "
+        "ORDER BY s DESC, id LIMIT 5",
+        ["search ranking", "search ranking"],
+    ),
+    (
+        "SELECT id, bm25(document, $q) AS s FROM texts WHERE match(document, $q) AND year > $y "
+        "ORDER BY s DESC, id LIMIT 5",
+        {"q": "search", "y": 2021},
+    ),
+]
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_sql_text_functions_with_every_parameter_style(backend: Any) -> None:
+    make_text(backend)
+    with vecdb.connect() as ref_db:
+        make_text(ref_db)
+        for query, params in TEXT_SQL:
+            got = backend.sql(query, params).fetchall()
+            want = ref_db.sql(query, params).fetchall()
+            assert [r[0] for r in got] == [r[0] for r in want], query
+            assert got, query
+            for g, w in zip(got, want):
+                if isinstance(w[1], float):
+                    assert g[1] == pytest.approx(w[1], rel=1e-4, abs=1e-5), query
+                else:
+                    assert g[1] == w[1], query
+    # the embed() vector search is the same as search() with the text
+    c = backend.get_collection("texts")
+    hits = c.search("keyword search", k=3, where="year > 2021")
+    rows = backend.sql(*TEXT_SQL[1]).fetchall()
+    assert [r[0] for r in rows] == [h.id for h in hits]
+    # bm25 order is the fulltext mode's order
+    fts = c.search("search ranking", k=5, mode="fulltext")
+    rows = backend.sql(*TEXT_SQL[3]).fetchall()
+    assert [r[0] for r in rows] == [h.id for h in fts]
+    # a text parameter must be a string, in either style
+    with pytest.raises(InvalidArgumentError):
+        backend.sql(TEXT_SQL[1][0], [2021, 5]).fetchall()

@@ -296,3 +296,91 @@ def test_sql_text_functions(confined: bool) -> None:
     assert db.sql("SELECT count(*) FROM docs WHERE match(document, 'zzz')").fetchall() == [(0,)]
     with pytest.raises(vecdb.errors.UnsupportedQueryError):
         db.sql("SELECT embed(id, 'x') FROM docs")
+
+
+@pytest.mark.parametrize("confined", [False, True])
+def test_sql_text_functions_take_positional_parameters(confined: bool) -> None:
+    """``?`` and ``$1`` bind the text like ``$q`` does (a bound value, never SQL text)."""
+    db = vecdb.connect(confined=confined)
+    coll = db.create_collection(
+        "docs", embedding=bag, fulltext=True, index="exact", columns={"year": "INTEGER"}
+    )
+    texts = corpus(120, seed=9)
+    coll.add(
+        ids=list(range(120)), documents=texts, rows=[{"year": 2000 + i % 30} for i in range(120)]
+    )
+    q = "fig grape"
+    named = db.sql(
+        "SELECT id, cosine(vec, embed('docs', $q)) AS d FROM docs WHERE year > $y "
+        "ORDER BY cosine(vec, embed('docs', $q)), id LIMIT 7",
+        {"q": q, "y": 2010},
+    ).fetchall()
+    qmark = db.sql(
+        "SELECT id, cosine(vec, embed('docs', ?)) AS d FROM docs WHERE year > ? "
+        "ORDER BY cosine(vec, embed('docs', ?)), id LIMIT 7",
+        [q, 2010, q],
+    ).fetchall()
+    dollar = db.sql(
+        "SELECT id, cosine(vec, embed('docs', $2)) AS d FROM docs WHERE year > $1 "
+        "ORDER BY cosine(vec, embed('docs', $2)), id LIMIT 7",
+        [2010, q],
+    ).fetchall()
+    assert named == qmark == dollar and len(named) == 7
+    want = coll.search(q, k=7, where="year > 2010")
+    np.testing.assert_allclose([r[1] for r in qmark], [h.distance for h in want], atol=1e-5)
+    # a text that looks like SQL is only ever a value
+    evil = "x') OR 1=1 --"
+    assert len(db.sql("SELECT id FROM docs WHERE match(document, ?)", [evil]).fetchall()) == 0
+    bm = db.sql(
+        "SELECT id, bm25(document, ?) AS s FROM docs WHERE match(document, ?) ORDER BY s DESC, id",
+        [q, q],
+    ).fetchall()
+    assert [r[0] for r in bm] == oracle_text(dict(enumerate(texts)), q, len(bm))
+    assert len(bm) == sum(bool({"fig", "grape"} & set(t.split())) for t in texts)
+    with pytest.raises(InvalidArgumentError, match="must be a string"):
+        db.sql("SELECT id FROM docs ORDER BY cosine(vec, embed('docs', ?)) LIMIT 1", [3])
+    with pytest.raises(InvalidArgumentError, match="positional parameters"):
+        db.sql("SELECT id FROM docs ORDER BY cosine(vec, embed('docs', ?)) LIMIT 1", [])
+
+
+@pytest.mark.parametrize("confined", [False, True])
+def test_explain_and_dml_with_text_functions(confined: bool) -> None:
+    db = vecdb.connect(confined=confined)
+    coll = db.create_collection(
+        "docs", embedding=bag, fulltext=True, index="exact", columns={"year": "INTEGER"}
+    )
+    texts = corpus(100, seed=3)
+    coll.add(
+        ids=list(range(100)), documents=texts, rows=[{"year": 2000 + i % 30} for i in range(100)]
+    )
+    plan = (
+        db.sql(
+            "EXPLAIN SELECT id FROM docs WHERE year > ? ORDER BY cosine(vec, embed('docs', ?)) "
+            "LIMIT 3",
+            [2010, "kiwi"],
+        )
+        .to_arrow()
+        .to_pylist()
+    )
+    assert plan[0]["engine"] == "vecdb" and plan[0]["collection"] == "docs"
+    assert plan[0]["matching_rows"] == sum(2000 + i % 30 > 2010 for i in range(100))
+    analyzed = (
+        db.sql(
+            "EXPLAIN ANALYZE SELECT id FROM docs ORDER BY cosine(vec, embed('docs', $q)) LIMIT 3",
+            {"q": "kiwi"},
+        )
+        .to_arrow()
+        .to_pylist()
+    )
+    assert analyzed[0]["recall"] == 1.0
+    # DML filtered by match(): the rows go, and the BM25 index follows
+    lemon = {i for i, t in enumerate(texts) if "lemon" in t.split()}
+    assert lemon
+    db.sql("UPDATE docs SET year = ? WHERE match(document, ?)", [1900, "lemon"])
+    assert {r[0] for r in db.sql("SELECT id FROM docs WHERE year = 1900").fetchall()} == lemon
+    db.sql("DELETE FROM docs WHERE match(document, ?)", ["lemon"])
+    assert coll.count() == 100 - len(lemon)
+    assert coll.search("lemon", k=10, mode="fulltext") == []
+    left = {i: t for i, t in enumerate(texts) if i not in lemon}
+    got = [h.id for h in coll.search("kiwi fig", k=10, mode="fulltext")]
+    assert got == oracle_text(left, "kiwi fig", 10)

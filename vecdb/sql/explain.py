@@ -22,6 +22,7 @@ from vecdb.sql.execute import execute, get_plan, query
 from vecdb.sql.parse import bind_params
 from vecdb.sql.plans import DmlPlan, ExactPlan, PassthroughPlan, SearchPlan
 from vecdb.sql.steps import collections_of, lookup, prepare, resolve
+from vecdb.sql.text import bind_text
 
 __all__ = ["run_explain", "EXPLAIN_COLUMNS"]
 
@@ -60,6 +61,8 @@ def run_explain(db: Any, entry: Entry, params: Any, analyze: bool) -> Result:
             "EXPLAIN runs the planner's estimates: pass the statement's parameters too"
         )
     values = bind_params(statement, params)
+    if statement.text_sites:
+        bind_text(db, statement.text_sites, values)
     p = get_plan(db, entry, values)
     if not isinstance(p, SearchPlan):
         if analyze and not isinstance(p, ExactPlan):

@@ -85,9 +85,9 @@ def _source(arg: exp.Expression, fn: str) -> tuple[str, str]:
 
 def _table_of(node: exp.Expression, column: exp.Column, fn: str) -> tuple[str, str]:
     """(collection, qualifier) of the ``document`` column a bm25/match call names."""
-    select = node.find_ancestor(exp.Select)
-    tables = list(select.find_all(exp.Table)) if select is not None else []
-    tables = [t for t in tables if t.find_ancestor(exp.Select) is select]
+    scope = node.find_ancestor(exp.Select, exp.Update, exp.Delete)
+    tables = list(scope.find_all(exp.Table)) if scope is not None else []
+    tables = [t for t in tables if t.find_ancestor(exp.Select, exp.Update, exp.Delete) is scope]
     qual = column.table
     for t in tables:
         alias = t.alias_or_name
