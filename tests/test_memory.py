@@ -33,6 +33,26 @@ def test_on_disk_databases_cap_duckdb_by_default(tmp_path: Path) -> None:
         assert _limit(db) not in ("244.1 MiB", "953.6 MiB")
 
 
+def _duckdb_bytes(db: vecdb.Database) -> int:
+    rows = db._cursor().execute("SELECT memory_usage_bytes FROM duckdb_memory()").fetchall()
+    return sum(r[0] for r in rows)
+
+
+def test_bulk_write_releases_duckdbs_cache_and_keeps_the_cap(tmp_path: Path) -> None:
+    """After a bulk write DuckDB keeps (almost) none of the rows it wrote cached, and its
+    cap is what it was; a cap changed by SQL is left alone."""
+    x = np.random.default_rng(8).standard_normal((60_000, 256)).astype(np.float32)  # 60 MB
+    with vecdb.connect(tmp_path / "db") as db:
+        c = db.create_collection("c", dim=256, index="exact")
+        c.add(np.arange(len(x)), x)
+        assert _duckdb_bytes(db) <= 32 * 2**20
+        assert _limit(db) == "244.1 MiB"
+        db._cursor().execute("SET memory_limit = '300MB'")
+        c.add(np.arange(len(x), 2 * len(x)), x)
+        assert _limit(db) == "286.1 MiB"  # SQL's cap, not vecdb's default
+        assert c.count() == 2 * len(x)
+
+
 @pytest.mark.parametrize("space", ["ip", "l2"])
 def test_saved_vectors_read_as_hnswlib_reads_them(tmp_path: Path, space: str) -> None:
     rng = np.random.default_rng(3)

@@ -30,6 +30,7 @@ def _faiss() -> Any:
 
     return faiss
 
+
 AUTO_TRAIN_ROWS = 10_000
 #: a product quantizer learns this many centroids per sub-vector (8 bits): it needs as many rows
 PQ_CENTROIDS = 256
