@@ -14,6 +14,8 @@ True
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,22 +103,42 @@ class Session:
         DuckDB keeps every block it wrote or read cached up to ``memory_limit`` and evicts
         only when it needs room; after a bulk write those are the new rows -- vectors that
         searches never read back from DuckDB. Lowering the cap evicts them (DuckDB's own
-        advice), so the cap is set to :data:`RELEASE_TO` and straight back. Skipped in
-        memory (nothing can be evicted), when confined (the configuration is locked), and
-        when SQL has changed ``memory_limit`` since the connection was opened; a cap that
-        cannot be reached (blocks pinned by running queries) leaves the cap as it was.
+        advice), so the cap is set to :data:`RELEASE_TO` and straight back (see
+        :meth:`lowered_cap` for when it is left alone).
+        """
+        with self.lowered_cap():
+            pass
+
+    @contextmanager
+    def lowered_cap(self) -> Iterator[None]:
+        """Run the body with DuckDB's cap at :data:`RELEASE_TO` (evicting its cache), then
+        restore the configured cap. For short maintenance statements whose DuckDB checkpoint
+        would otherwise read a bulk write back into the cache up to the full cap.
+
+        Left alone (the body runs under the usual cap): in memory (nothing can be evicted),
+        when confined (the configuration is locked), when SQL has changed ``memory_limit``
+        since the connection was opened, and when DuckDB cannot evict that far (blocks
+        pinned by running queries). Concurrent queries run under the lowered cap meanwhile
+        (DuckDB spills what it can).
         """
         if self._limit is None or self._confined or self.closed:
+            yield
             return
         with self._release_lock:  # two writers must not restore each other's lowered cap
             cur = self.cursor()
             try:
                 if self._current_limit(cur) != self._limit_shown:
-                    return
-                cur.execute(f"SET memory_limit = '{RELEASE_TO}'")
+                    lowered = False
+                else:
+                    cur.execute(f"SET memory_limit = '{RELEASE_TO}'")
+                    lowered = True
             except duckdb.Error:
-                return  # DuckDB could not evict down to it: the cap is unchanged
-            cur.execute(f"SET memory_limit = '{self._limit}'")
+                lowered = False  # DuckDB could not evict down to it: the cap is unchanged
+            try:
+                yield
+            finally:
+                if lowered:
+                    cur.execute(f"SET memory_limit = '{self._limit}'")
 
     def is_closed(self) -> bool:
         return self.closed
