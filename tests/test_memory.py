@@ -47,10 +47,18 @@ def test_bulk_write_releases_duckdbs_cache_and_keeps_the_cap(tmp_path: Path) -> 
         c.add(np.arange(len(x)), x)
         assert _duckdb_bytes(db) <= 32 * 2**20
         assert _limit(db) == "244.1 MiB"
+        c.checkpoint()  # its log trim runs under the lowered cap, then restores it
+        assert _limit(db) == "244.1 MiB"
+        assert _duckdb_bytes(db) <= 32 * 2**20
         db._cursor().execute("SET memory_limit = '300MB'")
         c.add(np.arange(len(x), 2 * len(x)), x)
         assert _limit(db) == "286.1 MiB"  # SQL's cap, not vecdb's default
         assert c.count() == 2 * len(x)
+    with vecdb.connect(tmp_path / "confined", confined=True) as db:  # configuration locked
+        c = db.create_collection("c", dim=256, index="exact")
+        c.add(np.arange(len(x)), x)
+        c.checkpoint()
+        assert c.count() == len(x) and _limit(db) == "244.1 MiB"
 
 
 @pytest.mark.parametrize("space", ["ip", "l2"])
