@@ -236,10 +236,11 @@ def _scan_saved(path: Path, dim: int, sqnorms: bool) -> tuple[np.ndarray, np.nda
         labels = np.empty(count, dtype=np.int64)
         sq = np.empty(count, dtype=np.float32) if sqnorms else None
         step = max(1, _SCAN_BYTES // size)
-        buf = np.empty(step * size, dtype=np.uint8)
+        raw = bytearray(step * size)
+        buf = np.frombuffer(raw, dtype=np.uint8)
         for start in range(0, count, step):
             n = min(step, count - start)
-            got = f.readinto(memoryview(buf)[: n * size])
+            got = f.readinto(memoryview(raw)[: n * size])
             if got != n * size:
                 raise ValueError("hnsw checkpoint is shorter than its header says")
             rec = buf[: n * size].reshape(n, size)
