@@ -187,7 +187,10 @@ def _parts(db: Any, c: Any) -> dict[str, float]:
     mb = 2**20
     parts: dict[str, float] = {}
     store = live.store
+    # vectors held in RAM; a file-backed store (after an HNSW checkpoint) reads the rest from
+    # the memory-mapped hnsw.bin, which is page cache (RssFile), counted only once read
     parts["store_vectors"] = getattr(store, "vectors_nbytes", lambda: store.vectors.nbytes)() / mb
+    parts["store_file_backed"] = float(bool(getattr(store, "mapped", False)))
     parts["store_ids_alive_sqnorms"] = (
         store.ids.nbytes + store.alive.nbytes + store.sqnorms.nbytes
     ) / mb
@@ -327,6 +330,7 @@ def table(summary: dict[str, dict[str, float]]) -> str:
     cols = [
         ("base", "base RSS MiB"),
         ("peak", "peak RSS MiB"),
+        ("peak_anon", "peak anon MiB"),
         ("steady", "steady RSS MiB"),
         ("steady_anon", "steady anon MiB"),
         ("peak_over_base", "peak − base MiB"),

@@ -15,6 +15,7 @@ import pytest
 
 import vecdb
 from vecdb.index.hnsw import saved_vectors
+from vecdb.index.store import MappedVectors, VectorStore
 from vecdb.storage.session import DEFAULT_MEMORY_LIMIT
 
 
@@ -30,6 +31,34 @@ def test_on_disk_databases_cap_duckdb_by_default(tmp_path: Path) -> None:
         assert _limit(db) == "953.6 MiB"
     with vecdb.connect() as db:  # in memory nothing can be evicted: DuckDB's own default
         assert _limit(db) not in ("244.1 MiB", "953.6 MiB")
+
+
+def _duckdb_bytes(db: vecdb.Database) -> int:
+    rows = db._cursor().execute("SELECT memory_usage_bytes FROM duckdb_memory()").fetchall()
+    return sum(r[0] for r in rows)
+
+
+def test_bulk_write_releases_duckdbs_cache_and_keeps_the_cap(tmp_path: Path) -> None:
+    """After a bulk write DuckDB keeps (almost) none of the rows it wrote cached, and its
+    cap is what it was; a cap changed by SQL is left alone."""
+    x = np.random.default_rng(8).standard_normal((60_000, 256)).astype(np.float32)  # 60 MB
+    with vecdb.connect(tmp_path / "db") as db:
+        c = db.create_collection("c", dim=256, index="exact")
+        c.add(np.arange(len(x)), x)
+        assert _duckdb_bytes(db) <= 32 * 2**20
+        assert _limit(db) == "244.1 MiB"
+        c.checkpoint()  # its log trim runs under the lowered cap, then restores it
+        assert _limit(db) == "244.1 MiB"
+        assert _duckdb_bytes(db) <= 32 * 2**20
+        db._cursor().execute("SET memory_limit = '300MB'")
+        c.add(np.arange(len(x), 2 * len(x)), x)
+        assert _limit(db) == "286.1 MiB"  # SQL's cap, not vecdb's default
+        assert c.count() == 2 * len(x)
+    with vecdb.connect(tmp_path / "confined", confined=True) as db:  # configuration locked
+        c = db.create_collection("c", dim=256, index="exact")
+        c.add(np.arange(len(x)), x)
+        c.checkpoint()
+        assert c.count() == len(x) and _limit(db) == "244.1 MiB"
 
 
 @pytest.mark.parametrize("space", ["ip", "l2"])
@@ -68,6 +97,96 @@ def test_hnsw_checkpoint_keeps_vectors_once_and_reopens_bit_for_bit(tmp_path: Pa
         live = c.store.live_labels()
         np.testing.assert_array_equal(c.store.vectors[live], before[live])
         assert c.search(x[1], k=5, where="g = 3") == hits
+
+
+def test_mapped_store_reads_like_one_in_ram(tmp_path: Path) -> None:
+    """After map_file the store gathers every label's current row from file + tail: new
+    labels, replaced vectors of mapped labels, removed labels, grown capacity."""
+    rng = np.random.default_rng(5)
+    dim = 8
+    ram = VectorStore(dim, "int", capacity=16, normalize=True)
+    mapped = VectorStore(dim, "int", capacity=16, normalize=True)
+    x = rng.standard_normal((40, dim)).astype(np.float32)
+    for s in (ram, mapped):
+        s.upsert(np.arange(40), x)
+    order = rng.permutation(40)  # the file's records are in its own order
+    mapped.map_file(order, np.ascontiguousarray(ram.vectors[order]))
+    assert mapped.mapped and isinstance(mapped.vectors, MappedVectors)
+    assert mapped.vectors_nbytes() == 0
+    y = rng.standard_normal((60, dim)).astype(np.float32)
+    ids = np.concatenate([np.arange(5, 15), np.arange(100, 150)])  # 10 replaced, 50 new
+    for s in (ram, mapped):
+        s.upsert(ids, y)
+        s.remove(np.array([3, 120]))
+    n = ram.n_labels
+    assert mapped.n_labels == n and len(mapped.vectors) == n
+    np.testing.assert_array_equal(mapped.vectors[:n], ram.vectors[:n])
+    pick = rng.integers(0, n, 30)
+    np.testing.assert_array_equal(mapped.vectors[pick], ram.vectors[pick])
+    np.testing.assert_array_equal(mapped.sqnorms[:n], ram.sqnorms[:n])
+    new = mapped.labels_for_ids(np.arange(100, 150))
+    new = new[new >= 0]
+    view = mapped.take(new[:20])  # rows written since the map: a view of the tail
+    np.testing.assert_array_equal(view, ram.vectors[new[:20]])
+    assert np.shares_memory(view, mapped._tail)
+    save = tmp_path / "s"
+    save.mkdir()
+    mapped.save(save)  # with its vectors: gathered from file + tail
+    back = VectorStore.load(save, dim, "int", normalize=True)
+    np.testing.assert_array_equal(back.vectors[:n], ram.vectors[:n])
+    with pytest.raises(ValueError, match="disagree"):
+        back.map_file(np.arange(3), np.zeros((3, dim), np.float32))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_hnsw_store_is_file_backed_after_a_checkpoint(tmp_path: Path, metric: str) -> None:
+    """An HNSW checkpoint leaves the store reading from hnsw.bin (no vectors in RAM); writes
+    after it live in the tail; exact allow-list searches, include=["vec"], compaction and a
+    reopen all see the current vectors (checked against numpy)."""
+    rng = np.random.default_rng(6)
+    dim, n = 16, 3000
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    truth = {i: x[i] for i in range(n)}
+
+    def oracle(q: np.ndarray, allowed: list[int], k: int) -> list[int]:
+        m = np.stack([truth[i] for i in allowed])
+        if metric == "cosine":
+            d = 1 - (m / np.linalg.norm(m, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+        else:
+            d = np.linalg.norm(m - q, axis=1)
+        return [allowed[j] for j in np.argsort(d, kind="stable")[:k]]
+
+    def check(c: vecdb.Collection) -> None:
+        for q in rng.standard_normal((5, dim)).astype(np.float32):
+            hits = c.search(q, k=5, where="g = 2", include=["vec"])
+            allowed = sorted(i for i in truth if i % 50 == 2)
+            assert [h.id for h in hits] == oracle(q, allowed, 5)
+            for h in hits:
+                np.testing.assert_allclose(h.row["vec"], truth[h.id], rtol=1e-5, atol=1e-5)
+
+    path = tmp_path / "db"
+    with vecdb.connect(path) as db:
+        c = db.create_collection("c", dim=dim, metric=metric, columns={"g": "INTEGER"})
+        c.add(np.arange(n), x, [{"g": i % 50} for i in range(n)])
+        c.checkpoint()
+        assert c.store.mapped and c.store.vectors_nbytes() == 0
+        check(c)
+        y = rng.standard_normal((300, dim)).astype(np.float32)
+        ids = list(range(0, 200)) + list(range(n, n + 100))  # replace 200, add 100
+        c.upsert(ids, y, [{"g": i % 50} for i in ids])
+        truth.update(zip(ids, y))
+        c.delete(list(range(200, 260)))
+        for i in range(200, 260):
+            truth.pop(i)
+        assert c.store.mapped and 0 < c.store.vectors_nbytes() < n * dim * 4
+        check(c)
+    with vecdb.connect(path) as db:  # reopen: the checkpoint + replay of the writes after it
+        c = db.get_collection("c")
+        assert c.store.mapped
+        check(c)
+        c.compact()
+        assert c.store.mapped and c.store.vectors_nbytes() == 0
+        check(c)
 
 
 _BUILD = textwrap.dedent(

@@ -76,7 +76,8 @@ class VectorIndex:
         """Make room for labels below ``n`` before a large add (optional)."""
 
     def read_vectors(self, directory: Path) -> None:
-        """Fill the store's vectors from the saved index (only when :attr:`holds_vectors`)."""
+        """Give the store its vectors from the saved index (only when :attr:`holds_vectors`):
+        HNSW memory-maps its file instead of copying the rows into RAM."""
         raise NotImplementedError
 
     def remove(self, labels: np.ndarray) -> None:

@@ -6,6 +6,13 @@ scans of allow-lists, and remembers which labels are dead (deleted or replaced).
 state: DuckDB holds the truth, the store is checkpointed beside the index and rebuilt from
 DuckDB when needed.
 
+Where the vectors live: in RAM, one row per label (``vectors`` is then a plain array), until
+:meth:`VectorStore.map_file` hands the store a checkpoint's index file that holds them (an
+HNSW checkpoint: :func:`vecdb.index.hnsw.saved_vectors`). From then on the rows come from that
+file through a read-only memory map -- page cache the kernel can drop, not heap -- and only
+rows written since (new labels, replaced vectors) are kept in RAM, in the *tail*;
+``vectors`` is then a :class:`MappedVectors`, which gathers by label from both.
+
 >>> import numpy as np
 >>> s = VectorStore(dim=2, id_type="int")
 >>> s.upsert(np.array([7, 9]), np.eye(2, dtype=np.float32)).tolist()
@@ -25,11 +32,67 @@ import numpy as np
 
 from vecdb.types import IdType
 
-__all__ = ["VectorStore"]
+__all__ = ["VectorStore", "MappedVectors"]
 
 
 #: rows normalized or copied per step when storing a batch (bounds the temporaries to ~8 MB)
 _CHUNK_BYTES = 8 << 20
+
+
+class MappedVectors:
+    """The vectors by label when most of them are in a memory-mapped file: ``vectors[key]``
+    (a slice or an array of labels) gathers the rows into a new array, taking each label's
+    row from the RAM tail when it has one there, else from the file.
+
+    ``base`` is the file's ``(records, dim)`` view, ``row[label]`` its record (-1: none),
+    ``slot[label]`` the label's row in ``tail`` (-1: none), ``n`` the labels handed out.
+
+    >>> base = np.arange(6, dtype=np.float32).reshape(3, 2)
+    >>> v = MappedVectors(base, np.array([2, 0, 1]), np.array([-1, 0, -1]),
+    ...                   np.full((1, 2), 9, np.float32), 3)
+    >>> v[np.array([0, 1, 2])].tolist()
+    [[4.0, 5.0], [9.0, 9.0], [2.0, 3.0]]
+    """
+
+    __slots__ = ("base", "row", "slot", "tail", "n", "dim")
+
+    def __init__(
+        self, base: np.ndarray, row: np.ndarray, slot: np.ndarray, tail: np.ndarray, n: int
+    ) -> None:
+        self.base, self.row, self.slot, self.tail, self.n = base, row, slot, tail, n
+        self.dim = base.shape[1]
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, self.dim)
+
+    dtype = np.dtype(np.float32)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in RAM (the tail); the mapped file is page cache, not counted."""
+        return int(self.tail.nbytes)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, slice):
+            labels = np.arange(*key.indices(self.n))
+        else:
+            labels = np.asarray(key)
+            if labels.dtype == bool:
+                labels = np.flatnonzero(labels)
+            labels = labels.astype(np.int64, copy=False)
+        slots = self.slot[labels]
+        in_tail = slots >= 0
+        if in_tail.all():
+            return self.tail[slots]
+        out = np.empty((len(labels), self.dim), dtype=np.float32)
+        out[in_tail] = self.tail[slots[in_tail]]
+        in_file = ~in_tail
+        out[in_file] = self.base[self.row[labels[in_file]]]
+        return out
 
 
 class VectorStore:
@@ -47,7 +110,14 @@ class VectorStore:
         self.id_type = id_type
         self.normalize = normalize
         capacity = max(capacity, 16)
-        self.vectors = np.zeros((capacity, dim), dtype=np.float32)
+        #: the rows in RAM: row ``label`` while nothing is mapped, else row ``_slot[label]``
+        self._tail = np.zeros((capacity, dim), dtype=np.float32)
+        self._slot: np.ndarray | None = None  # per label: its tail row, -1 (mapped only)
+        self._row: np.ndarray | None = None  # per label: its record in the file, -1
+        self._base: np.ndarray | None = None  # the mapped file's (records, dim) view
+        self._n_tail = 0  # tail rows in use (mapped only)
+        #: what :attr:`vectors` returns: the tail itself, or a MappedVectors over file + tail
+        self._view: np.ndarray | MappedVectors = self._tail
         self.ids: np.ndarray = np.zeros(capacity, dtype=np.int64 if id_type == "int" else object)
         self.alive = np.zeros(capacity, dtype=bool)
         self.sqnorms = np.zeros(capacity, dtype=np.float32)  # |v|^2, for l2 scans
@@ -58,22 +128,77 @@ class VectorStore:
         self._label_of: dict[Any, int] = {}
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (ids, labels), int ids
 
+    @property
+    def vectors(self) -> Any:
+        """The vectors by label: ``vectors[labels]``, ``vectors[:n]``. A plain array while
+        they are all in RAM (indexing a run of labels then gives a view), else a
+        :class:`MappedVectors` (indexing gathers a copy)."""
+        return self._view
+
+    @property
+    def mapped(self) -> bool:
+        """Whether most vectors are read from a memory-mapped index file."""
+        return self._base is not None
+
     # ---- capacity -------------------------------------------------------------------------
     def _reserve(self, n_more: int) -> None:
         need = self.n_labels + n_more
+        if self._slot is not None:  # mapped: tail rows are handed out by _slots_for
+            self._reserve_labels(need)
+            return
         cap = len(self.alive)
         if need <= cap:
             return
         new_cap = max(need, cap * 2)
         vec = np.zeros((new_cap, self.dim), dtype=np.float32)
-        vec[: self.n_labels] = self.vectors[: self.n_labels]
+        vec[: self.n_labels] = self._tail[: self.n_labels]
+        self._tail = self._view = vec
+        self._grow_labels(new_cap)
+
+    def _reserve_labels(self, need: int) -> None:
+        cap = len(self.alive)
+        if need > cap:
+            self._grow_labels(max(need, cap * 2))
+
+    def _grow_labels(self, new_cap: int) -> None:
+        """Grow the per-label arrays (ids, liveness, norms, and when mapped row/slot)."""
         ids = np.zeros(new_cap, dtype=self.ids.dtype)
         ids[: self.n_labels] = self.ids[: self.n_labels]
         alive = np.zeros(new_cap, dtype=bool)
         alive[: self.n_labels] = self.alive[: self.n_labels]
         sq = np.zeros(new_cap, dtype=np.float32)
         sq[: self.n_labels] = self.sqnorms[: self.n_labels]
-        self.vectors, self.ids, self.alive, self.sqnorms = vec, ids, alive, sq
+        self.ids, self.alive, self.sqnorms = ids, alive, sq
+        if self._slot is not None and self._row is not None and self._base is not None:
+            slot = np.full(new_cap, -1, dtype=np.int64)
+            slot[: self.n_labels] = self._slot[: self.n_labels]
+            row = np.full(new_cap, -1, dtype=np.int64)
+            row[: self.n_labels] = self._row[: self.n_labels]
+            self._slot, self._row = slot, row
+            self._refresh_view()
+
+    def _slots_for(self, labels: np.ndarray) -> np.ndarray:
+        """Mapped: the tail rows of ``labels``, handing out new ones (in order) to labels
+        that have none yet, so a batch of new labels gets one ascending run."""
+        assert self._slot is not None
+        slots = self._slot[labels]
+        new = slots < 0
+        n_new = int(new.sum())
+        if n_new:
+            need = self._n_tail + n_new
+            if need > len(self._tail):
+                tail = np.zeros((max(need, 2 * len(self._tail)), self.dim), dtype=np.float32)
+                tail[: self._n_tail] = self._tail[: self._n_tail]
+                self._tail = tail
+            slots[new] = np.arange(self._n_tail, need)
+            self._slot[labels[new]] = slots[new]
+            self._n_tail = need
+            self._refresh_view()
+        return slots
+
+    def _refresh_view(self) -> None:
+        assert self._base is not None and self._row is not None and self._slot is not None
+        self._view = MappedVectors(self._base, self._row, self._slot, self._tail, self.n_labels)
 
     # ---- lookups --------------------------------------------------------------------------
     def label_of(self, id_: Any) -> int | None:
@@ -119,15 +244,23 @@ class VectorStore:
         >>> np.shares_memory(s.take(np.array([0, 1, 2])), s.vectors)
         True
         """
-        n = len(labels)
-        if n and int(labels[-1]) - int(labels[0]) == n - 1:
-            if n < 3 or bool((np.diff(labels) == 1).all()):
-                return self.vectors[int(labels[0]) : int(labels[0]) + n]
-        return self.vectors[labels]
+        view = self._view
+        rows = labels
+        if isinstance(view, MappedVectors):  # rows written since the file: one run in the tail
+            rows = view.slot[labels]
+            if not (rows >= 0).all():
+                return view[labels]
+            view = view.tail
+        n = len(rows)
+        if n and int(rows[-1]) - int(rows[0]) == n - 1:
+            if n < 3 or bool((np.diff(rows) == 1).all()):
+                return view[int(rows[0]) : int(rows[0]) + n]
+        return view[rows]
 
     def vectors_nbytes(self) -> int:
-        """Bytes of the vector array (its capacity, as allocated)."""
-        return int(self.vectors.nbytes)
+        """Bytes of the vectors held in RAM (the array's capacity, as allocated); rows read
+        from a mapped file are not counted."""
+        return int(self._tail.nbytes)
 
     # ---- writes ---------------------------------------------------------------------------
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -147,6 +280,8 @@ class VectorStore:
                 self.n_alive += 1
             labels[j] = lab
         self.n_labels = nxt
+        if self._slot is not None:
+            self._refresh_view()  # n_labels changed
         self._put(labels, vectors)
         self.ids[labels] = id_list if self.id_type == "str" else ids
         self.alive[labels] = True
@@ -155,6 +290,7 @@ class VectorStore:
 
     def _put(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Write rows (normalized when the store normalizes) a chunk at a time."""
+        rows = labels if self._slot is None else self._slots_for(labels)
         step = max(1, _CHUNK_BYTES // (4 * self.dim))
         for start in range(0, len(labels), step):
             lab = labels[start : start + step]
@@ -163,7 +299,7 @@ class VectorStore:
             if self.normalize:
                 v = v / np.sqrt(sq)[:, None]
                 sq = np.einsum("ij,ij->i", v, v)
-            self.vectors[lab] = v
+            self._tail[rows[start : start + step]] = v
             self.sqnorms[lab] = sq
 
     def remove(self, ids: np.ndarray) -> np.ndarray:
@@ -229,10 +365,55 @@ class VectorStore:
 
     def set_vectors(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Fill the vectors at ``labels`` as stored already (no normalization), a chunk at a
-        time (``vectors`` may be a memory map or a strided view into a file)."""
+        time (``vectors`` may be a memory map or a strided view into a file). Only before
+        :meth:`map_file`."""
+        assert self._slot is None, "set_vectors on a mapped store"
         step = max(1, _CHUNK_BYTES // (4 * self.dim))
         for start in range(0, len(labels), step):
             lab = labels[start : start + step]
             v = np.ascontiguousarray(vectors[start : start + step], dtype=np.float32)
-            self.vectors[lab] = v
+            self._tail[lab] = v
             self.sqnorms[lab] = np.einsum("ij,ij->i", v, v)
+
+    def map_file(
+        self, labels: np.ndarray, base: np.ndarray, sqnorms: np.ndarray | None = None
+    ) -> None:
+        """Read the vectors from now on from ``base``, a memory-mapped ``(records, dim)``
+        view of an index file holding every label's current row (record ``i`` is label
+        ``labels[i]``, whose squared norm is ``sqnorms[i]``; ``None`` keeps the store's
+        own, which match when the file was just written from this store), and drop the RAM
+        rows.
+
+        Safe while readers run (they hold the old view, which stays valid); the caller
+        excludes writers. Raises ``ValueError`` when the file does not hold every label.
+
+        >>> s = VectorStore(dim=2, id_type="int")
+        >>> _ = s.upsert(np.array([5, 6]), np.array([[1, 0], [0, 2]], np.float32))
+        >>> file = np.array([[0, 2], [1, 0]], np.float32)  # label 1, then label 0
+        >>> s.map_file(np.array([1, 0]), file, np.array([4, 1], np.float32))
+        >>> s.mapped, s.vectors_nbytes(), s.vectors[np.array([0, 1])].tolist()
+        (True, 0, [[1.0, 0.0], [0.0, 2.0]])
+        """
+        n = self.n_labels
+        if len(labels) != n or base.shape != (n, self.dim):
+            raise ValueError("the index file and the vector store disagree on the labels")
+        if n and (labels.min() < 0 or labels.max() >= n):
+            raise ValueError("the index file and the vector store disagree on the labels")
+        cap = len(self.alive)
+        row = np.full(cap, -1, dtype=np.int64)
+        row[labels] = np.arange(n)
+        if n and (row[:n] < 0).any():
+            raise ValueError("the index file holds a label twice")
+        sq = self.sqnorms
+        if sqnorms is not None:
+            if len(sqnorms) != n:
+                raise ValueError("the index file and the vector store disagree on the labels")
+            sq = sq.copy()
+            sq[labels] = sqnorms
+        tail = np.zeros((0, self.dim), dtype=np.float32)
+        slot = np.full(cap, -1, dtype=np.int64)
+        view = MappedVectors(base, row, slot, tail, n)
+        # one assignment each; readers read `_view` once per call and `sqnorms` per call
+        self._base, self._row, self._slot, self._tail, self._n_tail = base, row, slot, tail, 0
+        self.sqnorms = sq
+        self._view = view

@@ -37,11 +37,16 @@ import pyarrow as pa
 from vecdb.errors import from_duckdb
 from vecdb.progress import Progress, chunks, track
 from vecdb.storage.crash import crash_point
+from vecdb.storage.session import Session
 from vecdb.types import CollectionSpec
 
 __all__ = ["CollectionTable", "CatalogEntry", "create_catalog", "read_catalog", "quote"]
 
 Cursor = duckdb.DuckDBPyConnection
+
+#: a write of at least this many bytes of vectors asks the session to release DuckDB's
+#: cache of what it wrote (see :meth:`vecdb.storage.session.Session.release_cache`)
+RELEASE_AFTER_BYTES = 16 << 20
 
 _CATALOG_DDL = """
 CREATE SCHEMA IF NOT EXISTS _vecdb;
@@ -303,6 +308,8 @@ class CollectionTable:
             finally:
                 for view in views:
                     cur.unregister(view)
+        if batch.num_rows * self.spec.dim * 4 >= RELEASE_AFTER_BYTES:
+            self._release_cache()
         return out[0] if len(out) == 1 else pa.concat_tables(out)
 
     def execute_dml(
@@ -335,7 +342,28 @@ class CollectionTable:
 
     def trim_log(self, seq: int) -> None:
         """Forget log entries a checkpoint at ``seq`` covers."""
-        self._cursor().execute(f"DELETE FROM {self._log} WHERE seq <= ?", [seq])
+        sql = f"DELETE FROM {self._log} WHERE seq <= ?"
+        session = self._session()
+        if session is None:
+            self._cursor().execute(sql, [seq])
+            return
+        # the delete commits, which may run DuckDB's own checkpoint: after a bulk write that
+        # reads the new blocks back, up to the cap (+230 MB RSS after 100k x 384 rows at
+        # 256 MB); under the lowered cap it streams them instead
+        try:
+            with session.lowered_cap():
+                self._cursor().execute(sql, [seq])
+        except duckdb.OutOfMemoryException:
+            self._cursor().execute(sql, [seq])  # too tight for this table: the usual cap
+
+    def _session(self) -> Session | None:
+        session = getattr(self._cursor, "__self__", None)  # the cursor is Session.cursor
+        return session if isinstance(session, Session) else None
+
+    def _release_cache(self) -> None:
+        session = self._session()
+        if session is not None:
+            session.release_cache()
 
     # ---- reads -----------------------------------------------------------------------------
     def current(
